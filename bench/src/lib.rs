@@ -1,1 +1,17 @@
-//! placeholder
+//! Load generation and benchmarking for the traffic pipeline.
+//!
+//! Module map:
+//! - [`sim`]: deterministic simulator of B1 cameras: vehicles, lanes,
+//!   congestion episodes, the B1 JSON encoding (single detections or frame
+//!   envelopes), deliberately malformed messages, ground truth per
+//!   detection, and JSON Lines dumps for replay benchmarks.
+//! - [`kafka`]: throughput-tuned producer, topic creation, batch sending
+//!   that waits out a full queue.
+//! - [`realtime`]: wall-clock paced publishing loop used by the
+//!   `mock-producer` binary.
+//! - [`logging`]: JSON-lines log format shared by the bench binaries.
+
+pub mod kafka;
+pub mod logging;
+pub mod realtime;
+pub mod sim;

@@ -1,1 +1,242 @@
-//! placeholder
+//! The stream processor: B1 detections from Kafka to window metrics, congestion and alerts in
+//! PostgreSQL, on a timely dataflow.
+//!
+//! The data's path, module by module:
+//! - [`source::kafka`]: each worker reads its share of the topic's partitions and stamps what it
+//!   read with the current ingest epoch, then marks the positions reached.
+//! - `operators::dataflow` (the `operators` crate): decode/validate, then route by camera to speed
+//!   estimation, event-time windows, congestion and alerts.
+//! - [`sink`]: worker 0 gathers each completed epoch and a dedicated thread commits raw events
+//!   (binary COPY), window upserts, alerts, camera checkpoints and the Kafka positions in one
+//!   transaction, then NOTIFY fires.
+//! - [`resume`]: on start, positions and camera states come back from that same transaction.
+//! - [`settings_listener`]: thresholds and calibration follow the database without a restart.
+//! - [`retention`]: day partitions dropped or trimmed on a timer, or by `pipeline sweep`.
+//! - [`telemetry`]: JSON logs and the Prometheus endpoint. [`config`]: the environment.
+//! - [`shutdown`]: SIGTERM stops reading, drains the dataflow, commits, exits.
+
+pub mod config;
+pub mod error;
+pub mod resume;
+pub mod retention;
+pub mod settings_listener;
+pub mod shutdown;
+pub mod sink;
+pub mod source;
+pub mod telemetry;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use operators::dataflow::{CameraWindows, DecodeDetections, Epoch, GatherCompleted};
+use operators::event::DropReason;
+use operators::settings::{Settings, SharedSettings};
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Concat, Inspect};
+
+pub use config::Config;
+pub use error::PipelineError;
+pub use shutdown::Shutdown;
+
+use sink::postgres::{PostgresSink, SinkConfig};
+use sink::{CommitBatch, SinkItem};
+use source::{kafka_source, KafkaSourceConfig};
+use telemetry::PipelineMetrics;
+
+/// Connects, retrying for up to `patience` so the pipeline can start before its database.
+pub fn connect_database(url: &str, patience: Duration, shutdown: &Shutdown) -> Result<postgres::Client, PipelineError> {
+    let started = Instant::now();
+    loop {
+        match postgres::Client::connect(url, postgres::NoTls) {
+            Ok(client) => return Ok(client),
+            Err(source) if started.elapsed() >= patience || shutdown.is_triggered() => {
+                return Err(PipelineError::Connect {
+                    url: config::redact_url(url),
+                    source,
+                })
+            }
+            Err(e) => {
+                log::warn!("database_unavailable url={} error={e}; retrying", config::redact_url(url));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// `pipeline migrate`: applies the migrations and reports what changed.
+pub fn migrate(config: &Config) -> Result<Vec<i32>, PipelineError> {
+    let mut client = connect_database(&config.database_url, Duration::from_secs(30), &Shutdown::new())?;
+    Ok(migrations::apply(&mut client)?)
+}
+
+/// `pipeline sweep`: one retention pass.
+pub fn sweep_once(config: &Config) -> Result<retention::SweepReport, PipelineError> {
+    let mut client = connect_database(&config.database_url, Duration::from_secs(30), &Shutdown::new())?;
+    migrations::apply(&mut client)?;
+    let policy = retention::RetentionPolicy::new(config.retention_events_hours, config.retention_metrics_days);
+    Ok(retention::sweep(&mut client, policy)?)
+}
+
+/// Runs the pipeline until `shutdown` fires, then drains and commits. `timely_args` are timely's
+/// own flags (`-w`, `-n`, `-p`, `-h`).
+pub fn run(config: Config, shutdown: Shutdown, timely_args: Vec<String>) -> Result<(), PipelineError> {
+    let timely_config = timely::Config::from_args(timely_args.into_iter()).map_err(PipelineError::TimelyArgs)?;
+    let metrics = Arc::new(PipelineMetrics::new());
+
+    let mut client = connect_database(&config.database_url, Duration::from_secs(60), &shutdown)?;
+    let applied = migrations::apply(&mut client)?;
+    if !applied.is_empty() {
+        log::info!("migrations_applied versions={applied:?}");
+    }
+    let base = Settings {
+        default_metres_per_pixel: config.pixel_to_meter,
+        default_free_flow_kmh: config.free_flow_speed_kmh,
+        ..Settings::default()
+    };
+    let settings = SharedSettings::new(settings_listener::load(&mut client, &base)?);
+    let resume = resume::load(&mut client, &config.kafka_group_id, &config.kafka_topic)?;
+    drop(client);
+    log::info!(
+        "pipeline_starting topic={} group={} brokers={} database={} resume_partitions={} resume_cameras={}",
+        config.kafka_topic,
+        config.kafka_group_id,
+        config.kafka_brokers,
+        config.database_url_redacted(),
+        resume.offsets.len(),
+        resume.cameras.len()
+    );
+
+    let io = |what| move |source| PipelineError::Io { what, source };
+    let listener = settings_listener::spawn(config.database_url.clone(), base, settings.clone(), shutdown.clone())
+        .map_err(io("the settings listener"))?;
+    let retention = retention::spawn(
+        config.database_url.clone(),
+        retention::RetentionPolicy::new(config.retention_events_hours, config.retention_metrics_days),
+        config.retention_interval,
+        shutdown.clone(),
+    )
+    .map_err(io("the retention thread"))?;
+    let (metrics_addr, metrics_http) =
+        telemetry::http::serve(config.metrics_addr, metrics.clone(), shutdown.clone()).map_err(io("the metrics endpoint"))?;
+    log::info!("metrics_listening url=http://{metrics_addr}/metrics");
+
+    let source_config = KafkaSourceConfig {
+        brokers: config.kafka_brokers.clone(),
+        topic: config.kafka_topic.clone(),
+        group_id: config.kafka_group_id.clone(),
+        properties: config.kafka_properties.clone(),
+        epoch: config.checkpoint_interval,
+        max_poll_records: config.max_poll_records,
+        max_pending_epochs: config.max_pending_epochs,
+        topic_wait: Duration::from_secs(120),
+    };
+    let sink_config = SinkConfig {
+        database_url: config.database_url.clone(),
+        group_id: config.kafka_group_id.clone(),
+        topic: config.kafka_topic.clone(),
+        shutdown_grace: Duration::from_secs(30),
+        max_rows_per_commit: 200_000,
+    };
+    let windows_config = config.camera_windows();
+    let offsets = Arc::new(resume.offsets);
+    let cameras = Arc::new(resume.cameras);
+    let committed_epoch = Arc::new(AtomicU64::new(u64::MAX / 2));
+    let worker_shutdown = shutdown.clone();
+    let worker_metrics = metrics.clone();
+
+    let guards = timely::execute(timely_config, move |worker| {
+        let index = worker.index();
+        let sink = if index == 0 {
+            committed_epoch.store(0, std::sync::atomic::Ordering::Relaxed);
+            Some(
+                PostgresSink::spawn(sink_config.clone(), worker_metrics.clone(), committed_epoch.clone(), worker_shutdown.clone())
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        let sender = sink.as_ref().map(PostgresSink::sender);
+        let built = worker.dataflow::<Epoch, _, _>(|scope| {
+            let (records, marks) = kafka_source(
+                scope,
+                &source_config,
+                &offsets,
+                worker_metrics.clone(),
+                worker_shutdown.clone(),
+                committed_epoch.clone(),
+            )?;
+            let drop_metrics = worker_metrics.clone();
+            let mut drop_log = telemetry::logging::RateLimited::new(Duration::from_secs(5));
+            let processed = worker_metrics.clone();
+            let detections = records
+                .decode_detections(move |error, record| {
+                    drop_metrics.dropped(error.reason);
+                    drop_log.warn(|suppressed| {
+                        format!(
+                            "event_dropped reason={} partition={} offset={} detail={} suppressed={suppressed}",
+                            error.reason.as_str(),
+                            record.partition,
+                            record.offset,
+                            error.detail
+                        )
+                    });
+                })
+                .inspect_core(move |event| {
+                    if let Ok((_, batch)) = event {
+                        processed.events_processed.inc_by(batch.len() as u64);
+                    }
+                });
+            let late_metrics = worker_metrics.clone();
+            let outputs = detections.camera_windows(
+                marks.clone(),
+                windows_config.clone(),
+                settings.clone(),
+                cameras.clone(),
+                move |_late| late_metrics.dropped(DropReason::Late),
+            );
+            let sender = sender.clone();
+            outputs
+                .map(SinkItem::Output)
+                .concat(marks.map(SinkItem::Mark))
+                .gather_completed("PostgresSink", move |epoch, items| {
+                    if let Some(sender) = &sender {
+                        if sender.send(CommitBatch::from_items(epoch, items)).is_err() {
+                            log::error!("sink_channel_closed epoch={epoch}");
+                        }
+                    }
+                });
+            Ok::<_, source::SourceError>(())
+        });
+        drop(sender);
+        if let Err(e) = built {
+            worker_shutdown.trigger();
+            return Err(e.to_string());
+        }
+        while worker.step_or_park(Some(Duration::from_millis(20))) {}
+        match sink {
+            Some(sink) => sink.finish().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    })
+    .map_err(PipelineError::Worker)?;
+
+    let mut failure = None;
+    for result in guards.join() {
+        if let Err(e) = result {
+            log::error!("worker_failed error={e}");
+            failure.get_or_insert(e);
+        }
+    }
+    shutdown.trigger();
+    for handle in [listener, retention, metrics_http] {
+        let _ = handle.join();
+    }
+    match failure {
+        Some(e) => Err(PipelineError::Worker(e)),
+        None => {
+            log::info!("pipeline_stopped");
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,41 @@
-fn main() {}
+//! `pipeline [run] [-w N] [-n P -p I -h hostfile]`, `pipeline migrate`, `pipeline sweep`.
+//! Configuration comes from the environment (see `.env.example`); timely's flags pass through.
+
+use anyhow::Context;
+
+const USAGE: &str = "usage: pipeline [run] [-w WORKERS] [-n PROCESSES -p INDEX [-h HOSTFILE]]
+       pipeline migrate     apply database migrations and exit
+       pipeline sweep       run one retention sweep and print events_deleted=N metrics_deleted=M
+Configuration is read from the environment; see .env.example.";
+
+fn main() -> anyhow::Result<()> {
+    pipeline::telemetry::logging::init();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.first().map(String::as_str) {
+        Some("run" | "migrate" | "sweep") => args.remove(0),
+        Some("--help" | "help") => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        _ => "run".to_owned(),
+    };
+    let config = pipeline::Config::from_env().context("invalid configuration")?;
+    match command.as_str() {
+        "migrate" => {
+            let applied = pipeline::migrate(&config).context("migration failed")?;
+            println!("migrations_applied={applied:?}");
+        }
+        "sweep" => {
+            let report = pipeline::sweep_once(&config).context("retention sweep failed")?;
+            println!("{report}");
+        }
+        _ => {
+            let shutdown = pipeline::Shutdown::new();
+            shutdown.install_signal_handlers().context("cannot install signal handlers")?;
+            let mut timely_args = vec!["pipeline".to_owned()];
+            timely_args.extend(args);
+            pipeline::run(config, shutdown, timely_args).context("pipeline failed")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Kafka plumbing for the mock producer: a producer tuned for bulk
+//! throughput, topic creation, and batch sending that rides out a full
+//! local queue instead of dropping messages.
+//!
+//! A `BaseProducer` is used rather than a `FutureProducer`: we never need
+//! a per-message future, only totals, and polling from the sending thread
+//! keeps the producer free of any async runtime.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+use log::warn;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::ClientContext;
+
+use crate::sim::SimMessage;
+
+/// Producer defaults, each overridable by a `--kafka-prop`: batch hard
+/// and skip compression (the benchmark measures the pipeline, not the
+/// producer's CPU), but wait for full acknowledgement so a "sent" count
+/// means the broker really has the messages.
+pub const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
+    ("linger.ms", "5"),
+    ("batch.num.messages", "10000"),
+    ("compression.type", "none"),
+    ("acks", "all"),
+];
+
+/// How long one wait for queue space lasts before retrying a send.
+const QUEUE_FULL_POLL: Duration = Duration::from_millis(100);
+/// Delivery failures logged individually before going quiet.
+const LOGGED_FAILURES: u64 = 10;
+
+/// Counts delivery reports, which librdkafka hands back on `poll`.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl DeliveryStats {
+    /// Messages the broker acknowledged.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Messages that could not be delivered (after librdkafka's retries).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl ClientContext for DeliveryStats {}
+
+impl ProducerContext for DeliveryStats {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((err, _)) => {
+                let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                if n <= LOGGED_FAILURES {
+                    warn!("delivery failed: {err}");
+                }
+                if n == LOGGED_FAILURES {
+                    warn!("further delivery failures are only counted");
+                }
+            }
+        }
+    }
+}
+
+/// The producer type used by the mock producer.
+pub type Producer = BaseProducer<DeliveryStats>;
+
+/// The configuration [`producer`] uses: defaults first, then `extra`
+/// (so `extra` wins), then the brokers.
+pub fn producer_config(brokers: &str, extra: &[(String, String)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in PRODUCER_DEFAULTS {
+        config.set(key, value);
+    }
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in extra {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Creates a producer for `brokers`. Creation does not contact the
+/// brokers; connection problems surface as delivery failures.
+pub fn producer(brokers: &str, extra: &[(String, String)]) -> anyhow::Result<Producer> {
+    producer_config(brokers, extra)
+        .create_with_context(DeliveryStats::default())
+        .with_context(|| format!("creating Kafka producer for {brokers}"))
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1, as
+/// for a development broker) unless it already exists.
+pub fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    ensure_topic_with(brokers, topic, partitions, &[])
+}
+
+/// [`ensure_topic`] with extra client properties (security settings, etc.).
+pub fn ensure_topic_with(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    extra: &[(String, String)],
+) -> anyhow::Result<()> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in extra {
+        config.set(key, value);
+    }
+    let admin: AdminClient<DefaultClientContext> = config
+        .create()
+        .with_context(|| format!("creating Kafka admin client for {brokers}"))?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
+    let results = block_on(admin.create_topics([&new_topic], &options))
+        .with_context(|| format!("creating topic {topic}"))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(anyhow!("creating topic {name}: {code}")),
+        }
+    }
+    Ok(())
+}
+
+/// What [`send_batch`] did with a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// Handed to librdkafka for delivery.
+    pub enqueued: u64,
+    /// Refused outright (e.g. larger than `message.max.bytes`).
+    pub rejected: u64,
+}
+
+impl SendReport {
+    pub fn add(&mut self, other: SendReport) {
+        self.enqueued += other.enqueued;
+        self.rejected += other.rejected;
+    }
+}
+
+/// Enqueues every message, keyed by camera and stamped with its frame time.
+/// When librdkafka's local queue is full it polls (which frees space as
+/// deliveries complete) and retries, so nothing is dropped under load.
+/// Does not flush; see [`send_all`].
+pub fn send_batch(producer: &Producer, topic: &str, messages: &[SimMessage]) -> SendReport {
+    let mut report = SendReport::default();
+    for message in messages {
+        let mut record = BaseRecord::to(topic)
+            .key(message.key.as_str())
+            .payload(message.payload.as_slice())
+            .timestamp(message.ts_ms);
+        loop {
+            match producer.send(record) {
+                Ok(()) => {
+                    report.enqueued += 1;
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(QUEUE_FULL_POLL);
+                }
+                Err((err, _)) => {
+                    report.rejected += 1;
+                    if report.rejected <= LOGGED_FAILURES {
+                        warn!("message for {} rejected: {err}", message.key);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    producer.poll(Duration::ZERO);
+    report
+}
+
+/// [`send_batch`] followed by [`flush`].
+pub fn send_all(
+    producer: &Producer,
+    topic: &str,
+    messages: &[SimMessage],
+    flush_timeout: Duration,
+) -> anyhow::Result<SendReport> {
+    let report = send_batch(producer, topic, messages);
+    flush(producer, flush_timeout)?;
+    Ok(report)
+}
+
+/// Waits until every enqueued message is delivered or has failed.
+pub fn flush(producer: &Producer, timeout: Duration) -> anyhow::Result<()> {
+    producer
+        .flush(timeout)
+        .with_context(|| format!("flushing Kafka producer ({} in flight)", producer.in_flight_count()))
+}
+
+/// Parses a `key=value` librdkafka property.
+pub fn parse_kafka_prop(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected key=value, got `{arg}`")),
+    }
+}
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs one future to completion on this thread. The admin API is
+/// future-based, and this one call does not justify an async runtime.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => thread::park(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn props_parse_and_override_defaults() {
+        assert_eq!(
+            parse_kafka_prop("linger.ms=50"),
+            Ok(("linger.ms".to_owned(), "50".to_owned()))
+        );
+        assert_eq!(
+            parse_kafka_prop("sasl.password=a=b"),
+            Ok(("sasl.password".to_owned(), "a=b".to_owned()))
+        );
+        assert!(parse_kafka_prop("nokey").is_err());
+        assert!(parse_kafka_prop("=x").is_err());
+
+        let config = producer_config("b:9092", &[("linger.ms".to_owned(), "50".to_owned())]);
+        assert_eq!(config.get("linger.ms"), Some("50"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("bootstrap.servers"), Some("b:9092"));
+    }
+
+    #[test]
+    fn producer_is_created_without_a_broker() {
+        // librdkafka connects lazily, so this needs no running Kafka.
+        let p = producer("127.0.0.1:1", &[]).expect("producer");
+        assert_eq!(p.context().delivered(), 0);
+    }
+
+    #[test]
+    fn block_on_runs_a_ready_future() {
+        assert_eq!(block_on(async { 7 }), 7);
+    }
+}

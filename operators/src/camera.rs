@@ -1,0 +1,250 @@
+//! One camera's whole streaming state, and the step that feeds it an event.
+//!
+//! The state is a plain value (serde) so the pipeline can store it beside its Kafka positions in
+//! one transaction and resume exactly where it stopped: open windows, watermark, speed tracks and
+//! the alert state all survive a restart.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::{AlertTracker, AlertTransition};
+use crate::congestion::Thresholds;
+use crate::event::Detection;
+use crate::metrics::{CameraProfile, SpeedSample, WindowResult, WindowState};
+use crate::speed::{SpeedTracker, SpeedTrackerConfig};
+use crate::window::{Watermark, WindowConfig};
+
+/// What happened to one detection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventOutcome {
+    /// The tracker's estimate, whether or not B1 sent a speed (stored beside B1's own).
+    pub estimated_speed_kmh: Option<f64>,
+    /// Its window had already closed: it is stored raw but not counted.
+    pub late: bool,
+}
+
+/// Everything a window close produces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Closed {
+    pub windows: Vec<WindowResult>,
+    pub alerts: Vec<AlertTransition>,
+}
+
+/// Run-time parameters of the alert state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertConfig {
+    /// Consecutive calm windows before an alert resolves.
+    pub clear_after: u32,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self { clear_after: 2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraState {
+    pub camera_id: String,
+    watermark: Watermark,
+    open: BTreeMap<i64, WindowState>,
+    tracker: SpeedTracker,
+    alerts: AlertTracker,
+}
+
+impl CameraState {
+    pub fn new(camera_id: &str, tracker: SpeedTrackerConfig) -> Self {
+        Self {
+            camera_id: camera_id.to_owned(),
+            watermark: Watermark::default(),
+            open: BTreeMap::new(),
+            tracker: SpeedTracker::new(tracker),
+            alerts: AlertTracker::default(),
+        }
+    }
+
+    pub fn watermark(&self) -> &Watermark {
+        &self.watermark
+    }
+
+    pub fn open_windows(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Called once after loading from a checkpoint.
+    pub fn resume_at(&mut self, processing_ms: i64) {
+        self.watermark.resume_at(processing_ms);
+    }
+
+    /// Adds one detection. Windows it makes closable are closed by `close_ready`.
+    pub fn on_event(
+        &mut self,
+        det: &Detection,
+        processing_ms: i64,
+        profile: &CameraProfile,
+        config: &WindowConfig,
+    ) -> EventOutcome {
+        let estimated = self.tracker.observe(
+            &det.vehicle_id,
+            det.ts_ms,
+            det.bbox.centroid(),
+            profile.metres_per_pixel,
+        );
+        let start = config.window_start(det.ts_ms);
+        let late = self.watermark.is_closed(config.window_end(start));
+        if !late {
+            let speed = match (det.speed_kmh, estimated) {
+                (Some(kmh), _) => SpeedSample::Reported(kmh),
+                (None, Some(kmh)) => SpeedSample::Estimated(kmh),
+                (None, None) => SpeedSample::Unknown,
+            };
+            let window = self.open.entry(start).or_default();
+            window
+                .camera
+                .add(&det.vehicle_id, det.kind, det.confidence, speed);
+            if let Some(lane) = &det.lane_id {
+                window.lanes.entry(lane.clone()).or_default().add(
+                    &det.vehicle_id,
+                    det.kind,
+                    det.confidence,
+                    speed,
+                );
+            }
+        }
+        self.watermark.observe(det.ts_ms, processing_ms, config);
+        EventOutcome {
+            estimated_speed_kmh: estimated,
+            late,
+        }
+    }
+
+    /// Closes every window the watermark has passed (after an idle check), in window order.
+    pub fn close_ready(
+        &mut self,
+        processing_ms: i64,
+        profile: &CameraProfile,
+        thresholds: &Thresholds,
+        config: &WindowConfig,
+        alert_config: &AlertConfig,
+    ) -> Closed {
+        self.watermark.on_idle_check(processing_ms, config);
+        if let Some(max) = self.watermark.max_event_ms() {
+            self.tracker.expire(max);
+        }
+        let mut closed = Closed::default();
+        while let Some(entry) = self.open.first_entry() {
+            let start = *entry.key();
+            let end = config.window_end(start);
+            if !self.watermark.is_closed(end) {
+                break;
+            }
+            let rows =
+                entry
+                    .remove()
+                    .into_results(&self.camera_id, start, end, profile, thresholds);
+            if let Some(camera_row) = rows.first() {
+                if let Some(t) = self.alerts.on_window(
+                    &self.camera_id,
+                    start,
+                    end,
+                    camera_row.congestion_level,
+                    camera_row.congestion_score,
+                    camera_row.avg_speed_kmh,
+                    camera_row.vehicle_count,
+                    alert_config.clear_after,
+                ) {
+                    closed.alerts.push(t);
+                }
+            }
+            closed.windows.extend(rows);
+        }
+        closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::congestion::CongestionLevel;
+    use crate::event::{BBox, VehicleClass};
+
+    fn det(ts_ms: i64, vehicle: &str, lane: Option<&str>, speed: Option<f64>) -> Detection {
+        Detection {
+            camera_id: "cam_01".into(),
+            ts_ms,
+            frame_id: ts_ms / 100,
+            vehicle_id: vehicle.into(),
+            class: "car".into(),
+            kind: VehicleClass::Car,
+            confidence: 0.9,
+            bbox: BBox {
+                x: 10.0,
+                y: 10.0,
+                w: 20.0,
+                h: 20.0,
+            },
+            lane_id: lane.map(str::to_owned),
+            speed_kmh: speed,
+        }
+    }
+
+    fn profile() -> CameraProfile {
+        CameraProfile {
+            metres_per_pixel: 0.05,
+            free_flow_kmh: 50.0,
+            lanes: None,
+        }
+    }
+
+    #[test]
+    fn closes_window_after_lateness_and_counts_late_events() {
+        let cfg = WindowConfig::default();
+        let t = Thresholds::default();
+        let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
+        cam.on_event(&det(1_000, "a", Some("1"), Some(40.0)), 0, &profile(), &cfg);
+        cam.on_event(&det(4_000, "b", Some("2"), Some(20.0)), 0, &profile(), &cfg);
+        let none = cam.close_ready(0, &profile(), &t, &cfg, &AlertConfig::default());
+        assert!(none.windows.is_empty());
+        cam.on_event(&det(7_000, "c", None, None), 0, &profile(), &cfg);
+        let closed = cam.close_ready(0, &profile(), &t, &cfg, &AlertConfig::default());
+        assert_eq!(closed.windows.len(), 3, "camera row + 2 lanes");
+        assert_eq!(closed.windows[0].vehicle_count, 2);
+        assert_eq!(closed.windows[0].avg_speed_kmh, Some(30.0));
+        let late = cam.on_event(&det(2_000, "d", None, None), 0, &profile(), &cfg);
+        assert!(late.late);
+    }
+
+    #[test]
+    fn congested_window_opens_an_alert() {
+        let cfg = WindowConfig::default();
+        let t = Thresholds::default();
+        let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
+        for v in 0..20 {
+            cam.on_event(
+                &det(1_000 + v, &format!("v{v}"), None, Some(3.0)),
+                0,
+                &profile(),
+                &cfg,
+            );
+        }
+        cam.on_event(&det(9_000, "z", None, Some(3.0)), 0, &profile(), &cfg);
+        let closed = cam.close_ready(0, &profile(), &t, &cfg, &AlertConfig::default());
+        assert_eq!(closed.windows[0].congestion_level, CongestionLevel::Severe);
+        assert!(matches!(
+            closed.alerts.as_slice(),
+            [AlertTransition::Opened(_)]
+        ));
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let cfg = WindowConfig::default();
+        let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
+        cam.on_event(&det(1_000, "a", Some("1"), None), 0, &profile(), &cfg);
+        cam.on_event(&det(1_100, "a", Some("1"), None), 0, &profile(), &cfg);
+        let json = serde_json::to_string(&cam).expect("serializes");
+        let back: CameraState = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, cam);
+    }
+}

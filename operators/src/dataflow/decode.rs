@@ -1,0 +1,70 @@
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::StreamVec;
+
+use super::Epoch;
+use crate::event::{decode_message, DecodeError, Detection};
+
+/// A Kafka message as the source hands it over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Vec<u8>,
+}
+
+/// A valid detection and where it came from (a frame envelope yields several, by `index`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Located {
+    pub detection: Detection,
+    pub partition: i32,
+    pub offset: i64,
+    pub index: u32,
+}
+
+pub trait DecodeDetections<'scope> {
+    /// Decodes and validates B1 messages where they were read; every rejected message or detection
+    /// goes to `on_drop` and never stops the stream.
+    fn decode_detections<F>(self, on_drop: F) -> StreamVec<'scope, Epoch, Located>
+    where
+        F: FnMut(&DecodeError, &KafkaRecord) + 'static;
+}
+
+impl<'scope> DecodeDetections<'scope> for StreamVec<'scope, Epoch, KafkaRecord> {
+    fn decode_detections<F>(self, mut on_drop: F) -> StreamVec<'scope, Epoch, Located>
+    where
+        F: FnMut(&DecodeError, &KafkaRecord) + 'static,
+    {
+        self.unary::<CapacityContainerBuilder<Vec<Located>>, _, _, _>(
+            Pipeline,
+            "DecodeDetections",
+            |_capability, _info| {
+                let mut detections = Vec::new();
+                let mut errors = Vec::new();
+                move |input, output| {
+                    input.for_each_stamp(|cap, data| {
+                        let mut session = output.session(&cap);
+                        for batch in data {
+                            for record in batch.drain(..) {
+                                decode_message(&record.payload, &mut detections, &mut errors);
+                                for error in errors.drain(..) {
+                                    on_drop(&error, &record);
+                                }
+                                for (index, detection) in detections.drain(..).enumerate() {
+                                    session.give(Located {
+                                        detection,
+                                        partition: record.partition,
+                                        offset: record.offset,
+                                        index: index as u32,
+                                    });
+                                }
+                            }
+                        }
+                    });
+                }
+            },
+        )
+    }
+}

@@ -1,0 +1,208 @@
+//! Configuration from the environment (names fixed by the design so scripts can rely on them).
+//! `.env.example` at the repository root lists every variable with its default.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use operators::camera::AlertConfig;
+use operators::dataflow::CameraWindowsConfig;
+use operators::speed::SpeedTrackerConfig;
+use operators::window::WindowConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub kafka_brokers: String,
+    pub kafka_topic: String,
+    pub kafka_group_id: String,
+    /// librdkafka properties, applied last (e.g. `fetch.wait.max.ms=10`).
+    pub kafka_properties: Vec<(String, String)>,
+    /// Optional topic receiving every dropped message with its reason.
+    pub dead_letter_topic: Option<String>,
+    pub window: WindowConfig,
+    pub alert_clear_windows: u32,
+    pub pixel_to_meter: f64,
+    pub free_flow_speed_kmh: f64,
+    /// Length of one ingest epoch, which is also the commit interval.
+    pub checkpoint_interval: Duration,
+    /// Messages one source activation reads before yielding to other operators.
+    pub max_poll_records: usize,
+    /// Pause reading when this many epochs wait to be committed (memory bound under a slow database).
+    pub max_pending_epochs: u64,
+    pub retention_events_hours: i64,
+    pub retention_metrics_days: i64,
+    pub retention_interval: Duration,
+    pub metrics_addr: SocketAddr,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can configure without touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        let window = WindowConfig {
+            size_ms: seconds_ms(&lookup, "WINDOW_SIZE_SECONDS", 5.0, 0.001)?,
+            allowed_lateness_ms: seconds_ms(&lookup, "WINDOW_ALLOWED_LATENESS_SECONDS", 2.0, 0.0)?,
+            idle_timeout_ms: seconds_ms(&lookup, "CAMERA_IDLE_TIMEOUT_SECONDS", 10.0, 0.001)?,
+        };
+        Ok(Self {
+            database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/traffic"),
+            kafka_brokers: text("KAFKA_BROKERS", "localhost:9092"),
+            kafka_topic: text("KAFKA_TOPIC", "traffic-events"),
+            kafka_group_id: text("KAFKA_GROUP_ID", "b2-stream-processor"),
+            kafka_properties: parse_properties(&text("KAFKA_PROPERTIES", "fetch.wait.max.ms=10"))?,
+            dead_letter_topic: lookup("DEAD_LETTER_TOPIC").filter(|v| !v.is_empty()),
+            window,
+            alert_clear_windows: number(&lookup, "ALERT_CLEAR_WINDOWS", 2u32, |v| *v >= 1)?,
+            pixel_to_meter: number(&lookup, "SPEED_TRACKER_PIXEL_TO_METER", 0.05f64, |v| v.is_finite() && *v > 0.0)?,
+            free_flow_speed_kmh: number(&lookup, "FREE_FLOW_SPEED_KMH", 50.0f64, |v| v.is_finite() && *v > 0.0)?,
+            checkpoint_interval: Duration::from_millis(number(&lookup, "CHECKPOINT_INTERVAL_MS", 100u64, |v| *v >= 1)?),
+            max_poll_records: number(&lookup, "KAFKA_MAX_POLL_RECORDS", 5_000usize, |v| *v >= 1)?,
+            max_pending_epochs: number(&lookup, "MAX_PENDING_EPOCHS", 20u64, |v| *v >= 1)?,
+            retention_events_hours: number(&lookup, "RETENTION_EVENTS_HOURS", 24i64, |v| *v >= 1)?,
+            retention_metrics_days: number(&lookup, "RETENTION_METRICS_DAYS", 30i64, |v| *v >= 1)?,
+            retention_interval: Duration::from_secs(number(&lookup, "RETENTION_INTERVAL_SECONDS", 3600u64, |v| *v >= 1)?),
+            metrics_addr: number(&lookup, "PIPELINE_METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9100)), |_| true)?,
+        })
+    }
+
+    pub fn camera_windows(&self) -> CameraWindowsConfig {
+        CameraWindowsConfig {
+            window: self.window,
+            tracker: SpeedTrackerConfig::default(),
+            alerts: AlertConfig {
+                clear_after: self.alert_clear_windows,
+            },
+            epoch_ms: self.checkpoint_interval.as_millis() as i64,
+        }
+    }
+
+    /// The database URL without its password, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url)
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    valid: impl Fn(&T) -> bool,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    let parsed = value.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
+        name,
+        value: value.clone(),
+        reason: e.to_string(),
+    })?;
+    if valid(&parsed) {
+        Ok(parsed)
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            value,
+            reason: "out of range".into(),
+        })
+    }
+}
+
+fn seconds_ms(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+    min: f64,
+) -> Result<i64, ConfigError> {
+    let secs = number(lookup, name, default, |v| v.is_finite() && *v >= min && *v < 1e9)?;
+    Ok((secs * 1000.0).round() as i64)
+}
+
+fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+            _ => Err(ConfigError::Invalid {
+                name: "KAFKA_PROPERTIES",
+                value: text.to_owned(),
+                reason: format!("{pair:?} is not key=value"),
+            }),
+        })
+        .collect()
+}
+
+/// Replaces the password of a `scheme://user:password@host/...` URL with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.kafka_topic, "traffic-events");
+        assert_eq!(c.kafka_group_id, "b2-stream-processor");
+        assert_eq!(c.window.size_ms, 5_000);
+        assert_eq!(c.pixel_to_meter, 0.05);
+        assert_eq!(c.metrics_addr.to_string(), "127.0.0.1:9100");
+        assert_eq!(c.retention_interval, Duration::from_secs(3600));
+        assert_eq!(c.kafka_properties, vec![("fetch.wait.max.ms".to_string(), "10".to_string())]);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = config(&[("WINDOW_SIZE_SECONDS", "five")]).expect_err("not a number");
+        assert!(err.to_string().contains("WINDOW_SIZE_SECONDS"));
+        let err = config(&[("SPEED_TRACKER_PIXEL_TO_METER", "-1")]).expect_err("negative");
+        assert!(err.to_string().contains("out of range"));
+        assert!(config(&[("KAFKA_PROPERTIES", "novalue")]).is_err());
+    }
+
+    #[test]
+    fn fractional_seconds_are_allowed() {
+        let c = config(&[("WINDOW_SIZE_SECONDS", "0.5")]).expect("valid");
+        assert_eq!(c.window.size_ms, 500);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

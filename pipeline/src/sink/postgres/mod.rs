@@ -1,0 +1,7 @@
+//! The PostgreSQL sink, as a folder: the statements of one commit, and the thread that runs them.
+
+mod statements;
+mod writer;
+
+pub use statements::write_batch;
+pub use writer::{PostgresSink, SinkConfig, SinkError};

@@ -1,0 +1,296 @@
+//! The Kafka source: every worker of every process reads the partitions `p` with
+//! `p % peers == index`, by manual assignment (no group rebalances: the positions live in
+//! PostgreSQL, committed with the rows they produced).
+//!
+//! What one worker read during one checkpoint interval is stamped with one epoch. When the epoch
+//! ends, the source emits an [`OffsetMark`] per partition it owns: the position after the last
+//! message it handed over. The sink stores those marks in the same transaction as that epoch's rows.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::ClientContext;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::{Scope, StreamVec};
+
+use operators::dataflow::{Epoch, KafkaRecord};
+
+use crate::shutdown::Shutdown;
+use crate::telemetry::metrics::PartitionLabel;
+use crate::telemetry::PipelineMetrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot create the Kafka consumer: {0}")]
+    Client(#[source] KafkaError),
+    #[error("topic {topic:?} not found on {brokers} (create it, or start the producer first)")]
+    TopicMissing { topic: String, brokers: String },
+    #[error("cannot assign partitions: {0}")]
+    Assign(#[source] KafkaError),
+    #[error("stopped before the topic was available")]
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSourceConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub group_id: String,
+    pub properties: Vec<(String, String)>,
+    pub epoch: Duration,
+    pub max_poll_records: usize,
+    pub max_pending_epochs: u64,
+    /// How long to wait for the topic to appear before giving up.
+    pub topic_wait: Duration,
+}
+
+/// The position after the last message of `partition` handed over in this epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetMark {
+    pub partition: i32,
+    pub next_offset: i64,
+}
+
+/// Feeds librdkafka's statistics into the lag gauge.
+struct SourceContext {
+    metrics: Arc<PipelineMetrics>,
+    topic: String,
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        for (partition, stats) in &topic.partitions {
+            // librdkafka reports -1 for unknown and for its internal UA partition.
+            if *partition < 0 || stats.hi_offset < 0 || stats.app_offset < 0 {
+                continue;
+            }
+            let lag = (stats.hi_offset - stats.app_offset).max(0);
+            self.metrics
+                .consumer_lag
+                .get_or_create(&PartitionLabel {
+                    topic: self.topic.clone(),
+                    partition: partition.to_string(),
+                })
+                .set(lag);
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+/// The epoch that wall-clock time `now` falls in.
+pub fn epoch_at(now: SystemTime, epoch: Duration) -> Epoch {
+    let ms = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    ms / (epoch.as_millis().max(1) as u64)
+}
+
+/// Partitions of `topic` owned by worker `index` of `peers`.
+pub fn owned_partitions(partitions: &[i32], index: usize, peers: usize) -> Vec<i32> {
+    partitions
+        .iter()
+        .copied()
+        .filter(|p| (*p as usize) % peers.max(1) == index)
+        .collect()
+}
+
+fn consumer(config: &KafkaSourceConfig, metrics: Arc<PipelineMetrics>) -> Result<BaseConsumer<SourceContext>, SourceError> {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "5000")
+        .set("queued.min.messages", "200000")
+        .set("fetch.wait.max.ms", "10");
+    for (key, value) in &config.properties {
+        client.set(key, value);
+    }
+    client
+        .create_with_context(SourceContext {
+            metrics,
+            topic: config.topic.clone(),
+        })
+        .map_err(SourceError::Client)
+}
+
+fn topic_partitions(
+    consumer: &BaseConsumer<SourceContext>,
+    config: &KafkaSourceConfig,
+    shutdown: &Shutdown,
+) -> Result<Vec<i32>, SourceError> {
+    let started = Instant::now();
+    let mut last_log = Instant::now() - Duration::from_secs(60);
+    loop {
+        if shutdown.is_triggered() {
+            return Err(SourceError::Interrupted);
+        }
+        match consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(5)) {
+            Ok(metadata) => {
+                let partitions: Vec<i32> = metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| t.name() == config.topic && t.error().is_none())
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect();
+                if !partitions.is_empty() {
+                    return Ok(partitions);
+                }
+            }
+            Err(e) if last_log.elapsed() > Duration::from_secs(5) => {
+                log::warn!("kafka_metadata_failed brokers={} error={e}", config.brokers);
+                last_log = Instant::now();
+            }
+            Err(_) => {}
+        }
+        if started.elapsed() > config.topic_wait {
+            return Err(SourceError::TopicMissing {
+                topic: config.topic.clone(),
+                brokers: config.brokers.clone(),
+            });
+        }
+        if last_log.elapsed() > Duration::from_secs(5) {
+            log::info!("waiting_for_topic topic={} brokers={}", config.topic, config.brokers);
+            last_log = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Builds this worker's source; returns the records and the per-epoch offset marks.
+#[allow(clippy::too_many_arguments)]
+pub fn kafka_source<'scope>(
+    scope: Scope<'scope, Epoch>,
+    config: &KafkaSourceConfig,
+    resume: &HashMap<i32, i64>,
+    metrics: Arc<PipelineMetrics>,
+    shutdown: Shutdown,
+    committed_epoch: Arc<AtomicU64>,
+) -> Result<(StreamVec<'scope, Epoch, KafkaRecord>, StreamVec<'scope, Epoch, OffsetMark>), SourceError> {
+    let consumer = consumer(config, metrics.clone())?;
+    let all = topic_partitions(&consumer, config, &shutdown)?;
+    let owned = owned_partitions(&all, scope.index(), scope.peers());
+    let mut assignment = TopicPartitionList::new();
+    let mut positions: HashMap<i32, i64> = HashMap::new();
+    for &p in &owned {
+        let offset = match resume.get(&p) {
+            Some(&next) => {
+                positions.insert(p, next);
+                Offset::Offset(next)
+            }
+            None => Offset::Beginning,
+        };
+        assignment
+            .add_partition_offset(&config.topic, p, offset)
+            .map_err(SourceError::Assign)?;
+    }
+    consumer.assign(&assignment).map_err(SourceError::Assign)?;
+    log::info!(
+        "kafka_source_assigned worker={} peers={} topic={} partitions={:?} resume={:?}",
+        scope.index(),
+        scope.peers(),
+        config.topic,
+        owned,
+        positions
+    );
+
+    let epoch_len = config.epoch;
+    let max_poll = config.max_poll_records;
+    let max_pending = config.max_pending_epochs;
+    let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address);
+    let (records_out, records) = builder.new_output();
+    let (marks_out, marks) = builder.new_output();
+    let mut records_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<KafkaRecord>>>::from(records_out);
+    let mut marks_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<OffsetMark>>>::from(marks_out);
+
+    builder.build(move |mut capabilities| {
+        let mut marks_cap = capabilities.pop();
+        let mut records_cap = capabilities.pop();
+        let start = epoch_at(SystemTime::now(), epoch_len);
+        for cap in records_cap.iter_mut().chain(marks_cap.iter_mut()) {
+            cap.downgrade(&start);
+        }
+        let mut current = start;
+        let mut last_error_log = Instant::now() - Duration::from_secs(60);
+        move |_frontiers| {
+            if records_cap.is_none() {
+                return;
+            }
+            let now_epoch = epoch_at(SystemTime::now(), epoch_len).max(current);
+            let stopping = shutdown.is_triggered();
+            if now_epoch > current || stopping {
+                if let Some(cap) = marks_cap.as_ref() {
+                    let mut marks = marks_out.activate();
+                    let mut session = marks.session(cap);
+                    for &partition in &owned {
+                        if let Some(&next_offset) = positions.get(&partition) {
+                            session.give(OffsetMark { partition, next_offset });
+                        }
+                    }
+                }
+                if stopping {
+                    log::info!("kafka_source_stopped worker_positions={positions:?}");
+                    // Releasing the capabilities lets the dataflow drain and complete.
+                    records_cap = None;
+                    marks_cap = None;
+                    return;
+                }
+                current = now_epoch;
+                for cap in records_cap.iter_mut().chain(marks_cap.iter_mut()) {
+                    cap.downgrade(&current);
+                }
+            }
+            let throttled = committed_epoch.load(Ordering::Relaxed).saturating_add(max_pending) < current;
+            let mut read = 0usize;
+            if let (false, Some(cap)) = (throttled, records_cap.as_ref()) {
+                let mut out = records_out.activate();
+                let mut session = out.session(cap);
+                while read < max_poll {
+                    match consumer.poll(Duration::ZERO) {
+                        None => break,
+                        Some(Ok(message)) => {
+                            read += 1;
+                            let partition = message.partition();
+                            positions.insert(partition, message.offset() + 1);
+                            session.give(KafkaRecord {
+                                partition,
+                                offset: message.offset(),
+                                payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                            });
+                        }
+                        Some(Err(e)) => {
+                            if last_error_log.elapsed() > Duration::from_secs(5) {
+                                log::warn!("kafka_poll_error error={e}");
+                                last_error_log = Instant::now();
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            if read >= max_poll {
+                activator.activate();
+            } else {
+                activator.activate_after(Duration::from_millis(2));
+            }
+        }
+    });
+    Ok((records, marks))
+}

@@ -1,0 +1,5 @@
+//! Where events come from.
+
+pub mod kafka;
+
+pub use kafka::{kafka_source, KafkaSourceConfig, OffsetMark, SourceError};

@@ -1,0 +1,58 @@
+//! A small HTTP endpoint for Prometheus: `GET /metrics`, and `GET /health` for scripts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::PipelineMetrics;
+use crate::shutdown::Shutdown;
+
+/// Serves until shutdown; returns the bound address (port 0 picks a free one).
+pub fn serve(
+    addr: SocketAddr,
+    metrics: Arc<PipelineMetrics>,
+    shutdown: Shutdown,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| std::io::Error::other("metrics listener has no IP address"))?;
+    let handle = std::thread::Builder::new()
+        .name("metrics-http".into())
+        .spawn(move || {
+            while !shutdown.is_triggered() {
+                let request = match server.recv_timeout(Duration::from_millis(200)) {
+                    Ok(Some(request)) => request,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        log::warn!("metrics_http_error error={e}");
+                        continue;
+                    }
+                };
+                let (status, content_type, body) = match (request.method(), request.url()) {
+                    (tiny_http::Method::Get, "/metrics") => (
+                        200,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        metrics.encode(),
+                    ),
+                    (tiny_http::Method::Get, "/health") => (200, "application/json", r#"{"status":"ok"}"#.to_owned()),
+                    _ => (
+                        404,
+                        "application/json",
+                        r#"{"error":"not found","status":404}"#.to_owned(),
+                    ),
+                };
+                let header = tiny_http::Header::from_bytes("Content-Type", content_type)
+                    .unwrap_or_else(|_| tiny_http::Header::from_bytes("Content-Type", "text/plain").expect("static header"));
+                let response = tiny_http::Response::from_string(body)
+                    .with_status_code(status)
+                    .with_header(header);
+                if let Err(e) = request.respond(response) {
+                    log::debug!("metrics_http_respond_failed error={e}");
+                }
+            }
+        })?;
+    Ok((bound, handle))
+}

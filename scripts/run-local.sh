@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Run the whole system locally: PostgreSQL, a Kafka-protocol broker, the
+# pipeline and the mock camera producer. Ctrl-C stops everything it started.
+#
+# Usage:
+#   scripts/run-local.sh [--workers N] [--no-producer] [-- EXTRA_PRODUCER_ARGS...]
+#
+#   --workers N     pipeline worker threads (default 2)
+#   --no-producer   do not start the mock producer (feed the topic yourself)
+#   -- ARGS...      appended to the producer's arguments, e.g. `-- --no-speed`
+#                   (defaults: --cameras 4 --rate 10 --with-lanes --brokers $KAFKA_BROKERS)
+#
+# Environment: read from .env in the repository root when present (variables
+# already set in the environment win), otherwise these defaults:
+#   DATABASE_URL    postgres://postgres@127.0.0.1:5432/traffic
+#   KAFKA_BROKERS   localhost:9092
+#   KAFKA_TOPIC     traffic-events (created with 4 partitions)
+#   RUST_LOG        info
+#
+# The first run builds the broker (tansu, ~9 min) and the Rust workspace
+# (a few minutes). Logs: .local/log/*.log; pid files: .local/run/*.pid.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+    exit "${1:-2}"
+}
+
+WORKERS=2
+WITH_PRODUCER=1
+PRODUCER_EXTRA=()
+while (($#)); do
+    case "$1" in
+        --workers)
+            [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--workers needs a positive number"
+            WORKERS="$2"
+            shift 2
+            ;;
+        --workers=*)
+            WORKERS="${1#--workers=}"
+            [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]] || die "--workers needs a positive number"
+            shift
+            ;;
+        --no-producer)
+            WITH_PRODUCER=0
+            shift
+            ;;
+        -h | --help) usage 0 ;;
+        --)
+            shift
+            PRODUCER_EXTRA=("$@")
+            break
+            ;;
+        *)
+            warn "unknown option: $1"
+            usage 2
+            ;;
+    esac
+done
+
+if [[ -f "$REPO_ROOT/.env" ]]; then
+    info "loading environment from .env"
+    load_env_file "$REPO_ROOT/.env"
+fi
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/traffic}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-localhost:9092}"
+export RUST_LOG="${RUST_LOG:-info}"
+TOPIC="${KAFKA_TOPIC:-traffic-events}"
+TOPIC_PARTITIONS=4
+
+BIN="$REPO_ROOT/target/release"
+METRICS_URL="http://127.0.0.1:9100/metrics"
+QUERY_URL="http://127.0.0.1:18001"
+
+cat >&2 <<EOF
+==> Running the traffic system locally:
+    1. cargo build --release -p pipeline -p bench -p query-server
+       (the first build of the workspace takes a few minutes)
+    2. PostgreSQL >= 15 and database from DATABASE_URL=$DATABASE_URL
+    3. Kafka-protocol broker (tansu) on $KAFKA_BROKERS
+       (the first run builds it: about 9 minutes)
+    4. topic $TOPIC with $TOPIC_PARTITIONS partitions
+    5. pipeline migrate, then pipeline -w $WORKERS
+EOF
+if ((WITH_PRODUCER)); then
+    echo "    6. mock-producer --cameras 4 --rate 10 --with-lanes ${PRODUCER_EXTRA[*]}" >&2
+fi
+echo "    Ctrl-C stops everything this script started." >&2
+
+STARTED_BROKER=0
+STARTED_POSTGRES=0
+PIPELINE_PID=""
+PRODUCER_PID=""
+CLEANED=0
+
+cleanup() {
+    local rc=$?
+    ((CLEANED)) && return 0
+    CLEANED=1
+    trap 'warn "still shutting down, please wait"' INT TERM
+    echo >&2
+    info "shutting down"
+    if [[ -n "$PRODUCER_PID" ]]; then
+        stop_bg mock-producer 10
+    fi
+    if [[ -n "$PIPELINE_PID" ]]; then
+        # SIGTERM lets the pipeline flush its open windows to PostgreSQL.
+        stop_bg pipeline 60
+    fi
+    if ((STARTED_BROKER)); then
+        bash "$SCRIPTS_DIR/broker.sh" stop || true
+    fi
+    if ((STARTED_POSTGRES)); then
+        bash "$SCRIPTS_DIR/postgres.sh" stop-if-started || true
+    fi
+    info "stopped (logs remain in .local/log/)"
+    return "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ 1. build
+info "building release binaries"
+cargo build --release -p pipeline -p bench -p query-server
+
+# ------------------------------------------------------------------ 2. postgres
+pg_flag="$RUN_DIR/postgres.started"
+pg_flag_before=0
+[[ -f "$pg_flag" ]] && pg_flag_before=1
+bash "$SCRIPTS_DIR/postgres.sh" ensure
+if ((!pg_flag_before)) && [[ -f "$pg_flag" ]]; then
+    STARTED_POSTGRES=1
+fi
+bash "$SCRIPTS_DIR/postgres.sh" create-db
+
+# ------------------------------------------------------------------ 3. broker
+broker_ours_before=0
+bg_running tansu && broker_ours_before=1
+bash "$SCRIPTS_DIR/broker.sh" start
+if ((!broker_ours_before)) && bg_running tansu; then
+    STARTED_BROKER=1
+fi
+
+# ------------------------------------------------------------------ 4. topic
+bash "$SCRIPTS_DIR/broker.sh" ensure-topic "$TOPIC" "$TOPIC_PARTITIONS"
+
+# ------------------------------------------------------------------ 5. pipeline
+info "applying database migrations"
+"$BIN/pipeline" migrate
+
+start_bg pipeline "$BIN/pipeline" -w "$WORKERS"
+PIPELINE_PID="$BG_PID"
+sleep 2
+pid_alive "$PIPELINE_PID" || {
+    tail -n 30 "$LOG_DIR/pipeline.log" >&2 || true
+    die "the pipeline exited right after starting; log: .local/log/pipeline.log"
+}
+info "pipeline running (pid $PIPELINE_PID, $WORKERS workers)"
+
+# ------------------------------------------------------------------ 6. producer
+if ((WITH_PRODUCER)); then
+    start_bg mock-producer "$BIN/mock-producer" --cameras 4 --rate 10 --with-lanes \
+        --brokers "$KAFKA_BROKERS" "${PRODUCER_EXTRA[@]}"
+    PRODUCER_PID="$BG_PID"
+    sleep 1
+    pid_alive "$PRODUCER_PID" || {
+        tail -n 30 "$LOG_DIR/mock-producer.log" >&2 || true
+        die "the mock producer exited right after starting; log: .local/log/mock-producer.log"
+    }
+    info "mock producer running (pid $PRODUCER_PID)"
+fi
+
+cat >&2 <<EOF
+
+==> The traffic system is running.
+    pipeline metrics : $METRICS_URL
+    logs             : .local/log/ (pipeline.log, mock-producer.log, tansu.log)
+    database         : psql $DATABASE_URL
+    query server     : $QUERY_URL (once available; target/release/query-server is
+                       built but not started by this script yet)
+    Press Ctrl-C to stop.
+
+EOF
+
+# ------------------------------------------------------------------ wait
+producer_reported=0
+while true; do
+    if ! pid_alive "$PIPELINE_PID"; then
+        rc=0
+        wait "$PIPELINE_PID" 2>/dev/null || rc=$?
+        PIPELINE_PID=""
+        rm -f "$RUN_DIR/pipeline.pid" "$RUN_DIR/pipeline.cmdline"
+        tail -n 20 "$LOG_DIR/pipeline.log" >&2 || true
+        die "the pipeline exited (status $rc); log: .local/log/pipeline.log"
+    fi
+    if [[ -n "$PRODUCER_PID" ]] && ((!producer_reported)) && ! pid_alive "$PRODUCER_PID"; then
+        rc=0
+        wait "$PRODUCER_PID" 2>/dev/null || rc=$?
+        warn "the mock producer exited (status $rc); the pipeline keeps running. Log: .local/log/mock-producer.log"
+        producer_reported=1
+    fi
+    sleep 2 &
+    wait $! || true
+done

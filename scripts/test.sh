@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Run every check and test: formatting, clippy, then the whole test suite
+# against a real PostgreSQL and a real Kafka-protocol broker.
+#
+# Usage:
+#   scripts/test.sh
+#
+# Steps:
+#   1. cargo fmt --all -- --check
+#   2. cargo clippy --workspace --all-targets -- -D warnings
+#   3. scripts/postgres.sh ensure (+ create-db for DATABASE_URL)
+#   4. build the test binaries (before the broker starts, to keep its lifetime short)
+#   5. scripts/broker.sh start (the first run builds tansu, ~9 min)
+#   6. cargo nextest run --workspace --no-fail-fast  (cargo test --workspace without nextest)
+#   7. stop the broker and PostgreSQL if this script started them
+# Every step runs even if an earlier independent one failed; a summary is
+# printed at the end and the exit status is non-zero if anything failed.
+#
+# Environment (exported to the tests; tests create their own databases/topics):
+#   DATABASE_URL    default postgres://postgres@127.0.0.1:5432/traffic
+#   KAFKA_BROKERS   default localhost:9092
+#   B2_TEST_SERVICES=ready is exported so the tests know the services are up.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/traffic}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-localhost:9092}"
+
+declare -a SUMMARY=()
+FAILED=0
+STOP_BROKER=0
+STOP_POSTGRES=0
+
+# step NAME CMD...: run a step, record PASS/FAIL with its duration.
+step() {
+    local name="$1" start=$SECONDS rc=0
+    shift
+    info "==> $name"
+    "$@" || rc=$?
+    if ((rc == 0)); then
+        SUMMARY+=("PASS  $name ($((SECONDS - start))s)")
+    else
+        SUMMARY+=("FAIL  $name ($((SECONDS - start))s, exit $rc)")
+        FAILED=1
+    fi
+    return "$rc"
+}
+
+skip() {
+    SUMMARY+=("SKIP  $1 ($2)")
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if ((STOP_BROKER)); then
+        bash "$SCRIPTS_DIR/broker.sh" stop || true
+    fi
+    if ((STOP_POSTGRES)); then
+        bash "$SCRIPTS_DIR/postgres.sh" stop-if-started || true
+    fi
+    if ((${#SUMMARY[@]})); then
+        echo >&2
+        echo "==================== summary ====================" >&2
+        printf '  %s\n' "${SUMMARY[@]}" >&2
+        echo "=================================================" >&2
+    fi
+    if ((rc == 0 && FAILED)); then
+        rc=1
+    fi
+    if ((rc == 0)); then
+        info "all checks and tests passed"
+    else
+        info "FAILED (exit $rc)"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+postgres_flag="$RUN_DIR/postgres.started"
+
+start_services_postgres() {
+    local had_flag=0
+    [[ -f "$postgres_flag" ]] && had_flag=1
+    bash "$SCRIPTS_DIR/postgres.sh" ensure || return
+    if ((!had_flag)) && [[ -f "$postgres_flag" ]]; then
+        STOP_POSTGRES=1
+    fi
+    bash "$SCRIPTS_DIR/postgres.sh" create-db
+}
+
+start_services_broker() {
+    local was_ours=0
+    bg_running tansu && was_ours=1
+    bash "$SCRIPTS_DIR/broker.sh" start || return
+    if ((!was_ours)) && bg_running tansu; then
+        STOP_BROKER=1
+    fi
+}
+
+if cargo nextest --version >/dev/null 2>&1; then
+    HAVE_NEXTEST=1
+    TEST_RUNNER="cargo nextest"
+else
+    HAVE_NEXTEST=0
+    TEST_RUNNER="cargo test"
+    warn "cargo-nextest not installed; falling back to cargo test (install: cargo install cargo-nextest --locked)"
+fi
+
+build_tests() {
+    if ((HAVE_NEXTEST)); then
+        cargo nextest run --workspace --no-run
+    else
+        cargo test --workspace --no-run
+    fi
+}
+
+run_tests() {
+    export B2_TEST_SERVICES=ready
+    if ((HAVE_NEXTEST)); then
+        cargo nextest run --workspace --no-fail-fast
+    else
+        cargo test --workspace --no-fail-fast
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check || true
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true
+
+services_ok=1
+step "PostgreSQL ready" start_services_postgres || services_ok=0
+
+if step "build test binaries" build_tests; then
+    step "broker started" start_services_broker || services_ok=0
+    if ((services_ok)); then
+        step "test suite ($TEST_RUNNER)" run_tests || true
+    else
+        skip "test suite" "services not available"
+    fi
+else
+    skip "broker started" "test build failed"
+    skip "test suite" "test build failed"
+fi
