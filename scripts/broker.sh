@@ -14,6 +14,7 @@
 #                   used for the listener, which always binds 127.0.0.1
 #   B2_TOOLS_DIR    cache for built tools (default $HOME/.cache/b2-tools)
 #   TANSU_BIN       tansu binary to use (default $B2_TOOLS_DIR/tansu-0.6.0/bin/tansu)
+#   TANSU_LOG       the broker's log filter (RUST_LOG syntax, default warn)
 #
 # State: .local/run/tansu.pid, log in .local/log/tansu.log.
 # The in-memory broker loses all topics and messages when it stops.
@@ -27,6 +28,7 @@ B2_TOOLS_DIR="${B2_TOOLS_DIR:-$HOME/.cache/b2-tools}"
 TANSU_VERSION="0.6.0"
 TANSU_ROOT="$B2_TOOLS_DIR/tansu-$TANSU_VERSION"
 TANSU_BIN="${TANSU_BIN:-$TANSU_ROOT/bin/tansu}"
+TANSU_LOG="${TANSU_LOG:-warn}"
 BIND_HOST="127.0.0.1"
 split_host_port "$KAFKA_BROKERS"
 BROKER_PORT="$SPLIT_PORT"
@@ -91,8 +93,9 @@ cmd_start() {
     tansu_ready || cmd_install
     # tansu loads a .env from its working directory and every parent; start it
     # from / so the project's .env (meant for the pipeline) does not configure it.
-    # Its only listening socket is the Kafka listener below.
-    BG_CWD=/ start_bg tansu "$TANSU_BIN" broker \
+    # Its only listening socket is the Kafka listener below (no metrics port).
+    # RUST_LOG=info makes it log every request, hence its own TANSU_LOG level.
+    RUST_LOG="$TANSU_LOG" NO_COLOR=1 BG_CWD=/ start_bg tansu "$TANSU_BIN" broker \
         --listener-url "$BROKER_URL" \
         --advertised-listener-url "$BROKER_URL" \
         --storage-engine memory://tansu/ \
@@ -143,10 +146,11 @@ cmd_ensure_topic() {
     fi
 }
 
+# `tansu topic list` prints the metadata as one JSON array: [{"name":"...",...}]
 topic_exists() {
     local topics
     topics="$(cd / && "$TANSU_BIN" topic list --broker "$BROKER_URL" 2>/dev/null)" || return 1
-    grep -qxF -- "$1" <<<"$topics" || grep -qF -- "\"$1\"" <<<"$topics"
+    grep -qF -- "\"name\":\"$1\"" <<<"$topics"
 }
 
 main() {

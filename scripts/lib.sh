@@ -134,13 +134,14 @@ bg_pid() {
 }
 
 # _pid_is_ours NAME PID: PID's command line is exactly what start_bg ran.
+# A script started through a #! line shows up as "INTERPRETER SCRIPT ARGS...",
+# so the recorded command may also be a suffix of the actual one.
 _pid_is_ours() {
-    local name="$1" pid="$2"
-    local actual
+    local name="$1" pid="$2" actual expected
     [[ -f "$(_cmd_file "$name")" ]] || return 1
-    # Read via a pipe: /proc files report size 0, which cmp would trust.
     actual="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-    [[ "$actual" == "$(tr '\0' '\n' <"$(_cmd_file "$name")")" ]]
+    expected="$(tr '\0' '\n' <"$(_cmd_file "$name")")"
+    [[ -n "$actual" ]] && [[ "$actual" == "$expected" || "$actual" == *$'\n'"$expected" ]]
 }
 
 # bg_running NAME: the process recorded for NAME is alive and still ours.

@@ -13,9 +13,10 @@
 # Environment: read from .env in the repository root when present (variables
 # already set in the environment win), otherwise these defaults:
 #   DATABASE_URL    postgres://postgres@127.0.0.1:5432/traffic
-#   KAFKA_BROKERS   localhost:9092
+#   KAFKA_BROKERS   127.0.0.1:9092
 #   KAFKA_TOPIC     traffic-events (created with 4 partitions)
 #   RUST_LOG        info
+#   PIPELINE_METRICS_ADDR  127.0.0.1:9100 (read by the pipeline; shown at the end)
 #
 # The first run builds the broker (tansu, ~9 min) and the Rust workspace
 # (a few minutes). Logs: .local/log/*.log; pid files: .local/run/*.pid.
@@ -67,13 +68,13 @@ if [[ -f "$REPO_ROOT/.env" ]]; then
     load_env_file "$REPO_ROOT/.env"
 fi
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/traffic}"
-export KAFKA_BROKERS="${KAFKA_BROKERS:-localhost:9092}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 export RUST_LOG="${RUST_LOG:-info}"
 TOPIC="${KAFKA_TOPIC:-traffic-events}"
 TOPIC_PARTITIONS=4
 
 BIN="$REPO_ROOT/target/release"
-METRICS_URL="http://127.0.0.1:9100/metrics"
+METRICS_URL="http://${PIPELINE_METRICS_ADDR:-127.0.0.1:9100}/metrics"
 QUERY_URL="http://127.0.0.1:18001"
 
 cat >&2 <<EOF

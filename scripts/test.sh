@@ -18,7 +18,7 @@
 #
 # Environment (exported to the tests; tests create their own databases/topics):
 #   DATABASE_URL    default postgres://postgres@127.0.0.1:5432/traffic
-#   KAFKA_BROKERS   default localhost:9092
+#   KAFKA_BROKERS   default 127.0.0.1:9092
 #   B2_TEST_SERVICES=ready is exported so the tests know the services are up.
 set -euo pipefail
 
@@ -27,7 +27,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/traffic}"
-export KAFKA_BROKERS="${KAFKA_BROKERS:-localhost:9092}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 
 declare -a SUMMARY=()
 FAILED=0

@@ -207,9 +207,12 @@ pub fn send_all(
 
 /// Waits until every enqueued message is delivered or has failed.
 pub fn flush(producer: &Producer, timeout: Duration) -> anyhow::Result<()> {
-    producer
-        .flush(timeout)
-        .with_context(|| format!("flushing Kafka producer ({} in flight)", producer.in_flight_count()))
+    producer.flush(timeout).with_context(|| {
+        format!(
+            "flushing Kafka producer ({} in flight)",
+            producer.in_flight_count()
+        )
+    })
 }
 
 /// Parses a `key=value` librdkafka property.
@@ -247,6 +250,9 @@ fn block_on<F: Future>(future: F) -> F::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::{SimConfig, Simulator};
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::DefaultProducerContext;
 
     #[test]
     fn props_parse_and_override_defaults() {
@@ -272,6 +278,34 @@ mod tests {
         // librdkafka connects lazily, so this needs no running Kafka.
         let p = producer("127.0.0.1:1", &[]).expect("producer");
         assert_eq!(p.context().delivered(), 0);
+    }
+
+    /// librdkafka's in-process mock cluster stands in for a broker here.
+    fn mock_cluster() -> MockCluster<'static, DefaultProducerContext> {
+        MockCluster::new(1).expect("mock cluster")
+    }
+
+    #[test]
+    fn a_full_queue_delays_but_loses_nothing() {
+        let cluster = mock_cluster();
+        let brokers = cluster.bootstrap_servers();
+        // The mock cluster has no CreateTopics support, so `ensure_topic`
+        // cannot be exercised here.
+        cluster.create_topic("t", 2, 1).expect("create");
+        let small_queue = [("queue.buffering.max.messages".to_owned(), "200".to_owned())];
+        let p = producer(&brokers, &small_queue).expect("producer");
+        let config = SimConfig {
+            rate: 500.0,
+            bad_ratio: 0.1,
+            ..SimConfig::default()
+        };
+        let messages = Simulator::new(config, 1_795_766_400_000).advance(5_000);
+        assert!(messages.len() > 1_000);
+        let report = send_all(&p, "t", &messages, Duration::from_secs(30)).expect("flush");
+        assert_eq!(report.enqueued, messages.len() as u64);
+        assert_eq!(report.rejected, 0);
+        assert_eq!(p.context().delivered(), messages.len() as u64);
+        assert_eq!(p.context().failed(), 0);
     }
 
     #[test]

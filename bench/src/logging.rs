@@ -10,6 +10,7 @@ use std::io::Write;
 
 use chrono::{SecondsFormat, Utc};
 use log::Record;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Installs the JSON logger; the level comes from `RUST_LOG` (default
@@ -21,25 +22,32 @@ pub fn init() {
         .try_init();
 }
 
+/// One log line; the fixed keys come first, merged fields after them.
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    level: &'a str,
+    logger: &'a str,
+    message: Value,
+    #[serde(flatten)]
+    fields: Map<String, Value>,
+}
+
 /// The JSON line for one record.
 pub fn render(record: &Record<'_>) -> String {
-    let mut line = Map::new();
-    line.insert(
-        "time".into(),
-        Utc::now()
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
-            .into(),
-    );
-    line.insert("level".into(), record.level().as_str().into());
-    line.insert("logger".into(), record.target().into());
     let text = record.args().to_string();
-    match structured(&text) {
-        Some(fields) => line.extend(fields),
-        None => {
-            line.insert("message".into(), text.into());
-        }
-    }
-    Value::Object(line).to_string()
+    let (message, fields) = match structured(&text) {
+        Some(mut fields) => (fields.remove("message").unwrap_or_default(), fields),
+        None => (Value::String(text), Map::new()),
+    };
+    let line = Line {
+        time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        level: record.level().as_str(),
+        logger: record.target(),
+        message,
+        fields,
+    };
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 fn structured(text: &str) -> Option<Map<String, Value>> {
@@ -79,6 +87,13 @@ mod tests {
         let v = line(format_args!("{}", r#"{"message":"progress","sent":5}"#));
         assert_eq!(v["message"], "progress");
         assert_eq!(v["sent"], 5);
+        let text = render(
+            &Record::builder()
+                .args(format_args!("{}", r#"{"message":"progress","a":1}"#))
+                .build(),
+        );
+        assert!(text.starts_with(r#"{"time":"#), "{text}");
+        assert!(text.ends_with(r#""message":"progress","a":1}"#), "{text}");
         let v = line(format_args!("{}", r#"{"sent":5}"#));
         assert_eq!(v["message"], r#"{"sent":5}"#);
     }

@@ -148,7 +148,9 @@ pub fn run(config: Config, shutdown: Shutdown, timely_args: Vec<String>) -> Resu
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
         let sink = if index == 0 {
-            committed_epoch.store(0, std::sync::atomic::Ordering::Relaxed);
+            // Reading may run `max_pending_epochs` ahead of the last commit, counted from now.
+            let now = source::kafka::epoch_at(std::time::SystemTime::now(), source_config.epoch);
+            committed_epoch.store(now, std::sync::atomic::Ordering::Relaxed);
             Some(
                 PostgresSink::spawn(sink_config.clone(), worker_metrics.clone(), committed_epoch.clone(), worker_shutdown.clone())
                     .map_err(|e| e.to_string())?,

@@ -1,1 +1,40 @@
-//! harness
+//! Harness for end-to-end tests against a real Kafka-protocol broker and a real PostgreSQL.
+//!
+//! - [`services`]: the broker and database, from `KAFKA_BROKERS` / `DATABASE_URL` when set and
+//!   reachable, else a broker started here (tansu, if installed) and the local PostgreSQL.
+//! - [`db`]: a fresh database per test, dropped afterwards, and row snapshots for comparisons.
+//! - [`process`]: the real `pipeline` binary as a child process (SIGTERM, `kill -9`, metrics).
+//! - [`traffic`]: simulated B1 traffic, produced to a per-test topic, and what it should yield.
+//!
+//! Nothing is skipped: a missing service fails the test with the command that provides it.
+
+pub mod db;
+pub mod process;
+pub mod services;
+pub mod traffic;
+
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, failing with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A name unique to this test process and call, safe for databases and topics.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
+}

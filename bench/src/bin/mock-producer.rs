@@ -6,7 +6,7 @@
 //! benchmarks; the traffic options (`--rate`, `--cameras`, `--frames`,
 //! `--bad-ratio`, ...) shape that file exactly as they shape live traffic.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,11 @@ use log::{info, warn};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
-#[command(name = "mock-producer", version, about = "Simulated B1 traffic cameras")]
+#[command(
+    name = "mock-producer",
+    version,
+    about = "Simulated B1 traffic cameras"
+)]
 struct Args {
     /// Number of cameras (cam_01, cam_02, ...).
     #[arg(long, default_value_t = 4)]
@@ -111,7 +115,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn generate(config: SimConfig, args: &Args, path: &PathBuf, events: u64) -> anyhow::Result<()> {
+fn generate(config: SimConfig, args: &Args, path: &Path, events: u64) -> anyhow::Result<()> {
     let summary = generate_jsonl(config, args.start.timestamp_millis(), events, path)
         .with_context(|| format!("writing {}", path.display()))?;
     info!(
@@ -127,7 +131,10 @@ fn generate(config: SimConfig, args: &Args, path: &PathBuf, events: u64) -> anyh
         })
     );
     if summary.messages < events {
-        warn!("traffic dried up after {} of {events} messages", summary.messages);
+        warn!(
+            "traffic dried up after {} of {events} messages",
+            summary.messages
+        );
     }
     Ok(())
 }
@@ -138,9 +145,12 @@ fn publish(config: SimConfig, args: &Args) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handler")?;
     }
-    if let Err(err) =
-        kafka::ensure_topic_with(&args.brokers, &args.topic, args.partitions, &args.kafka_props)
-    {
+    if let Err(err) = kafka::ensure_topic_with(
+        &args.brokers,
+        &args.topic,
+        args.partitions,
+        &args.kafka_props,
+    ) {
         // Brokers with auto-creation or restricted admin rights still work.
         warn!("could not ensure topic {}: {err:#}", args.topic);
     }

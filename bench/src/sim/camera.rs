@@ -119,7 +119,9 @@ impl Camera {
     /// Simulates the frame at `ts_ms` (`frame_no` frames after the start).
     pub(crate) fn tick(&mut self, ts_ms: i64, frame_no: u64) -> Frame {
         let conditions = self.schedule.conditions(ts_ms);
-        let dt_ms = self.last_ts_ms.map_or(self.frame_ms.round() as i64, |last| ts_ms - last);
+        let dt_ms = self
+            .last_ts_ms
+            .map_or(self.frame_ms.round() as i64, |last| ts_ms - last);
         self.last_ts_ms = Some(ts_ms);
 
         for vehicle in &mut self.vehicles {
@@ -127,7 +129,8 @@ impl Camera {
         }
         self.vehicles.retain(Vehicle::in_view);
 
-        self.target_detections += self.free_rate * conditions.density_factor * dt_ms as f64 / 1000.0;
+        self.target_detections +=
+            self.free_rate * conditions.density_factor * dt_ms as f64 / 1000.0;
         let mut committed: f64 = self
             .vehicles
             .iter()
@@ -170,9 +173,10 @@ impl Camera {
             .bbox_size(class, self.rng.random_range(0.92..1.08));
         let lane = self.pick_lane();
         let (clo, chi) = class.confidence_range();
-        // Entered at some point between the previous frame and this one.
+        // Became fully visible at some point between the previous frame and
+        // this one.
         let step_px = px_per_ms(speed_kmh, self.metres_per_pixel) * self.frame_ms;
-        let cx = self.rng.random_range(0.0..1.0) * step_px;
+        let cx = round2(w) / 2.0 + self.rng.random_range(0.0..1.0) * step_px;
         Vehicle {
             id: format!("{}-v{}", self.id, self.vehicles_created),
             class,

@@ -67,7 +67,13 @@ pub(crate) struct EpisodeSchedule {
 }
 
 impl EpisodeSchedule {
-    pub(crate) fn new(enabled: bool, seed: u64, camera: usize, cameras: usize, start_ms: i64) -> Self {
+    pub(crate) fn new(
+        enabled: bool,
+        seed: u64,
+        camera: usize,
+        cameras: usize,
+        start_ms: i64,
+    ) -> Self {
         let stagger = PERIOD_MS * camera as i64 / cameras.max(1) as i64;
         EpisodeSchedule {
             enabled,
@@ -88,7 +94,10 @@ impl EpisodeSchedule {
         if into < 0 || into >= episode.duration_ms {
             return Conditions::FREE;
         }
-        shape(into as f64 / episode.duration_ms as f64, episode.core_speed_factor)
+        shape(
+            into as f64 / episode.duration_ms as f64,
+            episode.core_speed_factor,
+        )
     }
 
     fn episode(&mut self, cycle: i64) -> Episode {
@@ -103,7 +112,9 @@ impl EpisodeSchedule {
             cycle as u64,
         ));
         let episode = Episode {
-            start_ms: self.origin_ms + cycle * PERIOD_MS + rng.random_range(0..=MAX_START_JITTER_MS),
+            start_ms: self.origin_ms
+                + cycle * PERIOD_MS
+                + rng.random_range(0..=MAX_START_JITTER_MS),
             duration_ms: rng.random_range(MIN_DURATION_MS..=MAX_DURATION_MS),
             core_speed_factor: rng.random_range(CORE_SPEED_FACTOR.0..=CORE_SPEED_FACTOR.1),
         };
@@ -178,7 +189,10 @@ mod tests {
                 .step_by(500)
                 .map(|t| s.conditions(t).speed_factor)
                 .fold(f64::INFINITY, f64::min);
-            assert!(slowest <= CORE_SPEED_FACTOR.1 + 1e-9, "cycle {cycle}: {slowest}");
+            assert!(
+                slowest <= CORE_SPEED_FACTOR.1 + 1e-9,
+                "cycle {cycle}: {slowest}"
+            );
         }
     }
 
@@ -202,6 +216,9 @@ mod tests {
             .collect();
         let sampled = samples.iter().sum::<f64>() / samples.len() as f64;
         let expected = mean_density_factor(true);
-        assert!((sampled - expected).abs() / expected < 0.02, "{sampled} vs {expected}");
+        assert!(
+            (sampled - expected).abs() / expected < 0.02,
+            "{sampled} vs {expected}"
+        );
     }
 }

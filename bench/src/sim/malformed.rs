@@ -129,7 +129,10 @@ mod tests {
     fn valid_detection(d: &Value) -> bool {
         let conf = d["confidence"].as_f64().unwrap_or(-1.0);
         let w = d["bbox"]["w"].as_f64().unwrap_or(-1.0);
-        d["vehicle_id"].is_string() && d["class"].is_string() && (0.0..=1.0).contains(&conf) && w > 0.0
+        d["vehicle_id"].is_string()
+            && d["class"].is_string()
+            && (0.0..=1.0).contains(&conf)
+            && w > 0.0
     }
 
     fn valid(payload: &[u8]) -> bool {

@@ -20,7 +20,7 @@ const ROAD_MAX_HEIGHT_PX: f64 = 1000.0;
 /// Fraction of the frame width, at each edge, where the lane classifier
 /// gives up: partially visible vehicles near the borders get a null lane,
 /// which is what makes roughly 80% of detections carry a lane id.
-const LANE_UNCERTAIN_EDGE: f64 = 0.1;
+const LANE_UNCERTAIN_EDGE: f64 = 0.11;
 
 /// Vehicle classes the B1 detector emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -127,7 +127,8 @@ pub(crate) struct Road {
 impl Road {
     pub(crate) fn new(lanes: u32, metres_per_pixel: f64) -> Self {
         let lanes = lanes.max(1);
-        let lane_height_px = (LANE_WIDTH_M / metres_per_pixel).min(ROAD_MAX_HEIGHT_PX / f64::from(lanes));
+        let lane_height_px =
+            (LANE_WIDTH_M / metres_per_pixel).min(ROAD_MAX_HEIGHT_PX / f64::from(lanes));
         let top_px = (FRAME_HEIGHT - lane_height_px * f64::from(lanes)) / 2.0;
         Road {
             lanes,

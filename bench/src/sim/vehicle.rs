@@ -32,7 +32,8 @@ pub(crate) struct Vehicle {
     pub(crate) free_speed_kmh: f64,
     /// Speed over the last frame interval (the ground truth).
     pub(crate) speed_kmh: f64,
-    /// Bbox centroid; x grows in the direction of travel.
+    /// Bbox centroid; x grows in the direction of travel. Vehicles enter
+    /// with their bbox touching the left border.
     pub(crate) cx: f64,
     pub(crate) cy: f64,
     pub(crate) w: f64,
@@ -48,16 +49,24 @@ impl Vehicle {
         self.cx += px_per_ms(self.speed_kmh, metres_per_pixel) * dt_ms as f64;
     }
 
-    /// Still detectable: the centroid has not left the frame.
+    /// Still detectable: the whole bbox is inside the frame. The detector
+    /// does not report vehicles cut by the frame border, which also keeps
+    /// every bbox within the frame without clipping it (clipping would
+    /// shift the centroid and corrupt speed estimates at the edges).
     pub(crate) fn in_view(&self) -> bool {
-        self.cx < FRAME_WIDTH
+        self.cx + self.w / 2.0 <= FRAME_WIDTH
     }
 
     /// Frames left in view (this one included) at the vehicle's free-flow
     /// speed. Deliberately not the current speed: see the camera module.
     pub(crate) fn free_flow_frames_left(&self, frame_ms: f64, metres_per_pixel: f64) -> f64 {
         let per_frame = px_per_ms(self.free_speed_kmh, metres_per_pixel) * frame_ms;
-        ((FRAME_WIDTH - self.cx) / per_frame).ceil().max(0.0)
+        let room = FRAME_WIDTH - self.w / 2.0 - self.cx;
+        if room < 0.0 {
+            0.0
+        } else {
+            (room / per_frame).floor() + 1.0
+        }
     }
 }
 

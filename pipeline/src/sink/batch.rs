@@ -45,6 +45,7 @@ impl CommitBatch {
 
     fn push(&mut self, item: SinkItem) {
         match item {
+            SinkItem::Mark(mark) if mark.next_offset < 0 => {}
             SinkItem::Mark(mark) => {
                 let next = self.offsets.entry(mark.partition).or_insert(mark.next_offset);
                 *next = (*next).max(mark.next_offset);

@@ -54,7 +54,7 @@ pub struct KafkaSourceConfig {
     pub topic_wait: Duration,
 }
 
-/// The position after the last message of `partition` handed over in this epoch.
+/// The position after the last message of `partition` handed over so far (-1: nothing yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffsetMark {
     pub partition: i32,
@@ -215,6 +215,7 @@ pub fn kafka_source<'scope>(
     let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
+    let first_activation = activator.clone();
     let (records_out, records) = builder.new_output();
     let (marks_out, marks) = builder.new_output();
     let mut records_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<KafkaRecord>>>::from(records_out);
@@ -239,10 +240,11 @@ pub fn kafka_source<'scope>(
                 if let Some(cap) = marks_cap.as_ref() {
                     let mut marks = marks_out.activate();
                     let mut session = marks.session(cap);
+                    // One mark per partition every epoch, even unchanged or unknown (-1): the
+                    // marks double as the tick that lets quiet cameras close their windows.
                     for &partition in &owned {
-                        if let Some(&next_offset) = positions.get(&partition) {
-                            session.give(OffsetMark { partition, next_offset });
-                        }
+                        let next_offset = positions.get(&partition).copied().unwrap_or(-1);
+                        session.give(OffsetMark { partition, next_offset });
                     }
                 }
                 if stopping {
@@ -292,5 +294,7 @@ pub fn kafka_source<'scope>(
             }
         }
     });
+    // Not every timely version schedules a fresh operator by itself.
+    first_activation.activate();
     Ok((records, marks))
 }
