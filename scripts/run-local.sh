@@ -88,7 +88,7 @@ cat >&2 <<EOF
     5. pipeline migrate, then pipeline -w $WORKERS
 EOF
 if ((WITH_PRODUCER)); then
-    echo "    6. mock-producer --cameras 4 --rate 10 --with-lanes ${PRODUCER_EXTRA[*]}" >&2
+    echo "    6. mock-producer --cameras 4 --rate 10 --with-lanes${PRODUCER_EXTRA[*]:+ ${PRODUCER_EXTRA[*]}}" >&2
 fi
 echo "    Ctrl-C stops everything this script started." >&2
 

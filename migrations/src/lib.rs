@@ -67,7 +67,11 @@ pub fn apply(client: &mut postgres::Client) -> Result<Vec<i32>, MigrationError> 
         )
         .map_err(wrap)?;
         tx.commit().map_err(wrap)?;
-        log::info!("migration_applied version={} name={}", migration.version, migration.name);
+        log::info!(
+            "migration_applied version={} name={}",
+            migration.version,
+            migration.name
+        );
         applied.push(migration.version);
     }
     let newest: Option<i32> = client

@@ -52,7 +52,11 @@ impl Config {
 
     /// Reads settings through `lookup`, so tests can configure without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let text = |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        let text = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
         let window = WindowConfig {
             size_ms: seconds_ms(&lookup, "WINDOW_SIZE_SECONDS", 5.0, 0.001)?,
             allowed_lateness_ms: seconds_ms(&lookup, "WINDOW_ALLOWED_LATENESS_SECONDS", 2.0, 0.0)?,
@@ -67,15 +71,34 @@ impl Config {
             dead_letter_topic: lookup("DEAD_LETTER_TOPIC").filter(|v| !v.is_empty()),
             window,
             alert_clear_windows: number(&lookup, "ALERT_CLEAR_WINDOWS", 2u32, |v| *v >= 1)?,
-            pixel_to_meter: number(&lookup, "SPEED_TRACKER_PIXEL_TO_METER", 0.05f64, |v| v.is_finite() && *v > 0.0)?,
-            free_flow_speed_kmh: number(&lookup, "FREE_FLOW_SPEED_KMH", 50.0f64, |v| v.is_finite() && *v > 0.0)?,
-            checkpoint_interval: Duration::from_millis(number(&lookup, "CHECKPOINT_INTERVAL_MS", 100u64, |v| *v >= 1)?),
+            pixel_to_meter: number(&lookup, "SPEED_TRACKER_PIXEL_TO_METER", 0.05f64, |v| {
+                v.is_finite() && *v > 0.0
+            })?,
+            free_flow_speed_kmh: number(&lookup, "FREE_FLOW_SPEED_KMH", 50.0f64, |v| {
+                v.is_finite() && *v > 0.0
+            })?,
+            checkpoint_interval: Duration::from_millis(number(
+                &lookup,
+                "CHECKPOINT_INTERVAL_MS",
+                100u64,
+                |v| *v >= 1,
+            )?),
             max_poll_records: number(&lookup, "KAFKA_MAX_POLL_RECORDS", 5_000usize, |v| *v >= 1)?,
             max_pending_epochs: number(&lookup, "MAX_PENDING_EPOCHS", 20u64, |v| *v >= 1)?,
             retention_events_hours: number(&lookup, "RETENTION_EVENTS_HOURS", 24i64, |v| *v >= 1)?,
             retention_metrics_days: number(&lookup, "RETENTION_METRICS_DAYS", 30i64, |v| *v >= 1)?,
-            retention_interval: Duration::from_secs(number(&lookup, "RETENTION_INTERVAL_SECONDS", 3600u64, |v| *v >= 1)?),
-            metrics_addr: number(&lookup, "PIPELINE_METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9100)), |_| true)?,
+            retention_interval: Duration::from_secs(number(
+                &lookup,
+                "RETENTION_INTERVAL_SECONDS",
+                3600u64,
+                |v| *v >= 1,
+            )?),
+            metrics_addr: number(
+                &lookup,
+                "PIPELINE_METRICS_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 9100)),
+                |_| true,
+            )?,
         })
     }
 
@@ -108,11 +131,14 @@ where
     let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) else {
         return Ok(default);
     };
-    let parsed = value.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
-        name,
-        value: value.clone(),
-        reason: e.to_string(),
-    })?;
+    let parsed = value
+        .trim()
+        .parse::<T>()
+        .map_err(|e| ConfigError::Invalid {
+            name,
+            value: value.clone(),
+            reason: e.to_string(),
+        })?;
     if valid(&parsed) {
         Ok(parsed)
     } else {
@@ -130,7 +156,9 @@ fn seconds_ms(
     default: f64,
     min: f64,
 ) -> Result<i64, ConfigError> {
-    let secs = number(lookup, name, default, |v| v.is_finite() && *v >= min && *v < 1e9)?;
+    let secs = number(lookup, name, default, |v| {
+        v.is_finite() && *v >= min && *v < 1e9
+    })?;
     Ok((secs * 1000.0).round() as i64)
 }
 
@@ -169,7 +197,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -182,7 +213,10 @@ mod tests {
         assert_eq!(c.pixel_to_meter, 0.05);
         assert_eq!(c.metrics_addr.to_string(), "127.0.0.1:9100");
         assert_eq!(c.retention_interval, Duration::from_secs(3600));
-        assert_eq!(c.kafka_properties, vec![("fetch.wait.max.ms".to_string(), "10".to_string())]);
+        assert_eq!(
+            c.kafka_properties,
+            vec![("fetch.wait.max.ms".to_string(), "10".to_string())]
+        );
     }
 
     #[test]
@@ -202,7 +236,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -45,7 +45,11 @@ use source::{kafka_source, KafkaSourceConfig};
 use telemetry::PipelineMetrics;
 
 /// Connects, retrying for up to `patience` so the pipeline can start before its database.
-pub fn connect_database(url: &str, patience: Duration, shutdown: &Shutdown) -> Result<postgres::Client, PipelineError> {
+pub fn connect_database(
+    url: &str,
+    patience: Duration,
+    shutdown: &Shutdown,
+) -> Result<postgres::Client, PipelineError> {
     let started = Instant::now();
     loop {
         match postgres::Client::connect(url, postgres::NoTls) {
@@ -57,7 +61,10 @@ pub fn connect_database(url: &str, patience: Duration, shutdown: &Shutdown) -> R
                 })
             }
             Err(e) => {
-                log::warn!("database_unavailable url={} error={e}; retrying", config::redact_url(url));
+                log::warn!(
+                    "database_unavailable url={} error={e}; retrying",
+                    config::redact_url(url)
+                );
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
@@ -66,22 +73,38 @@ pub fn connect_database(url: &str, patience: Duration, shutdown: &Shutdown) -> R
 
 /// `pipeline migrate`: applies the migrations and reports what changed.
 pub fn migrate(config: &Config) -> Result<Vec<i32>, PipelineError> {
-    let mut client = connect_database(&config.database_url, Duration::from_secs(30), &Shutdown::new())?;
+    let mut client = connect_database(
+        &config.database_url,
+        Duration::from_secs(30),
+        &Shutdown::new(),
+    )?;
     Ok(migrations::apply(&mut client)?)
 }
 
 /// `pipeline sweep`: one retention pass.
 pub fn sweep_once(config: &Config) -> Result<retention::SweepReport, PipelineError> {
-    let mut client = connect_database(&config.database_url, Duration::from_secs(30), &Shutdown::new())?;
+    let mut client = connect_database(
+        &config.database_url,
+        Duration::from_secs(30),
+        &Shutdown::new(),
+    )?;
     migrations::apply(&mut client)?;
-    let policy = retention::RetentionPolicy::new(config.retention_events_hours, config.retention_metrics_days);
+    let policy = retention::RetentionPolicy::new(
+        config.retention_events_hours,
+        config.retention_metrics_days,
+    );
     Ok(retention::sweep(&mut client, policy)?)
 }
 
 /// Runs the pipeline until `shutdown` fires, then drains and commits. `timely_args` are timely's
 /// own flags (`-w`, `-n`, `-p`, `-h`).
-pub fn run(config: Config, shutdown: Shutdown, timely_args: Vec<String>) -> Result<(), PipelineError> {
-    let timely_config = timely::Config::from_args(timely_args.into_iter()).map_err(PipelineError::TimelyArgs)?;
+pub fn run(
+    config: Config,
+    shutdown: Shutdown,
+    timely_args: Vec<String>,
+) -> Result<(), PipelineError> {
+    let timely_config =
+        timely::Config::from_args(timely_args.into_iter()).map_err(PipelineError::TimelyArgs)?;
     let metrics = Arc::new(PipelineMetrics::new());
 
     let mut client = connect_database(&config.database_url, Duration::from_secs(60), &shutdown)?;
@@ -108,17 +131,26 @@ pub fn run(config: Config, shutdown: Shutdown, timely_args: Vec<String>) -> Resu
     );
 
     let io = |what| move |source| PipelineError::Io { what, source };
-    let listener = settings_listener::spawn(config.database_url.clone(), base, settings.clone(), shutdown.clone())
-        .map_err(io("the settings listener"))?;
+    let listener = settings_listener::spawn(
+        config.database_url.clone(),
+        base,
+        settings.clone(),
+        shutdown.clone(),
+    )
+    .map_err(io("the settings listener"))?;
     let retention = retention::spawn(
         config.database_url.clone(),
-        retention::RetentionPolicy::new(config.retention_events_hours, config.retention_metrics_days),
+        retention::RetentionPolicy::new(
+            config.retention_events_hours,
+            config.retention_metrics_days,
+        ),
         config.retention_interval,
         shutdown.clone(),
     )
     .map_err(io("the retention thread"))?;
     let (metrics_addr, metrics_http) =
-        telemetry::http::serve(config.metrics_addr, metrics.clone(), shutdown.clone()).map_err(io("the metrics endpoint"))?;
+        telemetry::http::serve(config.metrics_addr, metrics.clone(), shutdown.clone())
+            .map_err(io("the metrics endpoint"))?;
     log::info!("metrics_listening url=http://{metrics_addr}/metrics");
 
     let source_config = KafkaSourceConfig {

@@ -31,7 +31,9 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             let shutdown = pipeline::Shutdown::new();
-            shutdown.install_signal_handlers().context("cannot install signal handlers")?;
+            shutdown
+                .install_signal_handlers()
+                .context("cannot install signal handlers")?;
             let mut timely_args = vec!["pipeline".to_owned()];
             timely_args.extend(args);
             pipeline::run(config, shutdown, timely_args).context("pipeline failed")?;

@@ -23,7 +23,11 @@ pub enum ResumeError {
     },
 }
 
-pub fn load(client: &mut postgres::Client, group_id: &str, topic: &str) -> Result<ResumePoint, ResumeError> {
+pub fn load(
+    client: &mut postgres::Client,
+    group_id: &str,
+    topic: &str,
+) -> Result<ResumePoint, ResumeError> {
     let mut point = ResumePoint::default();
     for row in client.query(
         "SELECT kafka_partition, next_offset FROM pipeline_offsets WHERE group_id = $1 AND topic = $2",

@@ -15,7 +15,11 @@ pub struct SweepReport {
 
 impl std::fmt::Display for SweepReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "events_deleted={} metrics_deleted={}", self.events_deleted, self.metrics_deleted)
+        write!(
+            f,
+            "events_deleted={} metrics_deleted={}",
+            self.events_deleted, self.metrics_deleted
+        )
     }
 }
 
@@ -35,7 +39,10 @@ impl RetentionPolicy {
 }
 
 /// Removes everything older than the policy allows, relative to the database clock.
-pub fn sweep(client: &mut postgres::Client, policy: RetentionPolicy) -> Result<SweepReport, postgres::Error> {
+pub fn sweep(
+    client: &mut postgres::Client,
+    policy: RetentionPolicy,
+) -> Result<SweepReport, postgres::Error> {
     let events_secs = policy.events.as_secs_f64();
     let metrics_secs = policy.metrics.as_secs_f64();
     let mut tx = client.transaction()?;
@@ -58,20 +65,22 @@ pub fn spawn(
     interval: Duration,
     shutdown: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("retention".into()).spawn(move || {
-        let mut next = Instant::now() + Duration::from_secs(5).min(interval);
-        while !shutdown.is_triggered() {
-            if Instant::now() < next {
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
+    std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || {
+            let mut next = Instant::now() + Duration::from_secs(5).min(interval);
+            while !shutdown.is_triggered() {
+                if Instant::now() < next {
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+                next = Instant::now() + interval;
+                let result = postgres::Client::connect(&database_url, postgres::NoTls)
+                    .and_then(|mut client| sweep(&mut client, policy));
+                match result {
+                    Ok(report) => log::info!("retention_sweep {report}"),
+                    Err(e) => log::warn!("retention_sweep_failed error={e}"),
+                }
             }
-            next = Instant::now() + interval;
-            let result = postgres::Client::connect(&database_url, postgres::NoTls)
-                .and_then(|mut client| sweep(&mut client, policy));
-            match result {
-                Ok(report) => log::info!("retention_sweep {report}"),
-                Err(e) => log::warn!("retention_sweep_failed error={e}"),
-            }
-        }
-    })
+        })
 }

@@ -66,7 +66,10 @@ pub fn spawn(
                 match listen(&database_url, &base, &shared, &shutdown) {
                     Ok(()) => return,
                     Err(e) => {
-                        log::warn!("settings_listener_disconnected retry_in_ms={} error={e}", backoff.as_millis());
+                        log::warn!(
+                            "settings_listener_disconnected retry_in_ms={} error={e}",
+                            backoff.as_millis()
+                        );
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(10));
                     }
@@ -91,7 +94,11 @@ fn listen(
             let mut notifications = client.notifications();
             let mut iter = notifications.timeout_iter(Duration::from_millis(500));
             while let Some(n) = iter.next()? {
-                log::debug!("settings_notification channel={} payload={}", n.channel(), n.payload());
+                log::debug!(
+                    "settings_notification channel={} payload={}",
+                    n.channel(),
+                    n.payload()
+                );
                 changed = true;
             }
         }

@@ -19,9 +19,15 @@ impl TestDb {
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .expect("create test database");
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
         let url = format!("{base}/{name}");
-        TestDb { name, url, admin_url }
+        TestDb {
+            name,
+            url,
+            admin_url,
+        }
     }
 
     pub fn client(&self) -> Client {
@@ -42,7 +48,10 @@ impl Drop for TestDb {
             return;
         }
         if let Ok(mut admin) = Client::connect(&self.admin_url, NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }

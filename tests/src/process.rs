@@ -128,7 +128,10 @@ impl PipelineProcess {
                 return status;
             }
             if started.elapsed() > timeout {
-                panic!("pipeline did not exit within {timeout:?}; log:\n{}", self.log());
+                panic!(
+                    "pipeline did not exit within {timeout:?}; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -138,7 +141,12 @@ impl PipelineProcess {
     pub fn metrics(&self) -> Option<String> {
         let mut stream = TcpStream::connect(&self.metrics_addr).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.metrics_addr).ok()?;
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics_addr
+        )
+        .ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let (head, body) = response.split_once("\r\n\r\n")?;
@@ -148,9 +156,13 @@ impl PipelineProcess {
     /// Value of one sample line (`name{labels}`) of the metrics text.
     pub fn metric(&self, sample: &str) -> Option<f64> {
         let text = self.metrics()?;
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+        text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 }
 
@@ -161,7 +173,11 @@ impl Drop for PipelineProcess {
             let _ = child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("--- pipeline log ({}) ---\n{}", self.log_path.display(), self.log());
+            eprintln!(
+                "--- pipeline log ({}) ---\n{}",
+                self.log_path.display(),
+                self.log()
+            );
         }
     }
 }

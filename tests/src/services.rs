@@ -7,7 +7,8 @@ use std::time::Duration;
 
 /// Admin URL of the PostgreSQL server (tests create their own databases on it).
 pub fn postgres_admin_url() -> String {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/traffic".into());
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/traffic".into());
     // Point at the maintenance database of the same server.
     match url.rfind('/') {
         Some(i) if url[..i].contains("://") && url[..i].rfind('/').is_some_and(|j| j + 1 < i) => {
@@ -57,14 +58,22 @@ impl Broker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu starts");
         let brokers = format!("127.0.0.1:{port}");
-        crate::wait_for("the test broker's port", Duration::from_secs(20), || port_open(&brokers).then_some(()));
+        crate::wait_for("the test broker's port", Duration::from_secs(20), || {
+            port_open(&brokers).then_some(())
+        });
         Broker {
             brokers,
             own: Some(child),

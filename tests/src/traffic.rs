@@ -44,7 +44,8 @@ pub fn recent_start_ms(minutes_ago: i64) -> i64 {
 pub fn produce(brokers: &str, topic: &str, partitions: i32, messages: &[SimMessage]) {
     bench::kafka::ensure_topic(brokers, topic, partitions).expect("create topic");
     let producer = bench::kafka::producer(brokers, &[]).expect("producer");
-    let report = bench::kafka::send_all(&producer, topic, messages, Duration::from_secs(60)).expect("produce");
+    let report = bench::kafka::send_all(&producer, topic, messages, Duration::from_secs(60))
+        .expect("produce");
     assert_eq!(report.rejected, 0, "broker rejected messages");
 }
 
@@ -59,10 +60,18 @@ pub fn valid_detections(messages: &[SimMessage]) -> Vec<Detection> {
 }
 
 /// Distinct (camera, window start) pairs the detections fall in: one camera-wide row each.
-pub fn expected_camera_windows(detections: &[Detection], window_ms: i64) -> BTreeSet<(String, i64)> {
+pub fn expected_camera_windows(
+    detections: &[Detection],
+    window_ms: i64,
+) -> BTreeSet<(String, i64)> {
     detections
         .iter()
-        .map(|d| (d.camera_id.clone(), d.ts_ms.div_euclid(window_ms) * window_ms))
+        .map(|d| {
+            (
+                d.camera_id.clone(),
+                d.ts_ms.div_euclid(window_ms) * window_ms,
+            )
+        })
         .collect()
 }
 
@@ -72,11 +81,53 @@ pub fn true_window_speeds(messages: &[SimMessage], window_ms: i64) -> BTreeMap<(
     for m in messages {
         for t in &m.truths {
             let e = sums
-                .entry((m.camera_id.clone(), m.ts_ms.div_euclid(window_ms) * window_ms))
+                .entry((
+                    m.camera_id.clone(),
+                    m.ts_ms.div_euclid(window_ms) * window_ms,
+                ))
                 .or_default();
             e.0 += t.true_speed_kmh;
             e.1 += 1;
         }
     }
-    sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect()
+    sums.into_iter()
+        .map(|(k, (s, n))| (k, s / n as f64))
+        .collect()
+}
+
+/// Appends, per camera, one detection a minute after its last one: it moves every camera's
+/// watermark past all earlier windows, so a run's result does not depend on idle timeouts.
+/// The sentinels' own windows stay open.
+pub fn with_closing_sentinels(mut messages: Vec<SimMessage>) -> Vec<SimMessage> {
+    let detections = valid_detections(&messages);
+    let mut last: BTreeMap<String, Detection> = BTreeMap::new();
+    for d in detections {
+        let entry = last.entry(d.camera_id.clone()).or_insert_with(|| d.clone());
+        if d.ts_ms >= entry.ts_ms {
+            *entry = d;
+        }
+    }
+    let Some(template) = messages.first().cloned() else {
+        return messages;
+    };
+    for (camera, mut d) in last {
+        d.ts_ms += 60_000;
+        d.frame_id += 600;
+        d.vehicle_id = format!("{camera}-sentinel");
+        let mut m = template.clone();
+        m.payload = operators::event::encode_detection(&d).into_bytes();
+        m.key = camera.clone();
+        m.camera_id = camera;
+        m.ts_ms = d.ts_ms;
+        m.truths.clear();
+        messages.push(m);
+    }
+    messages
+}
+
+/// Camera windows that must close: all but each camera's last (the sentinel's).
+pub fn closable_camera_windows(detections: &[Detection], window_ms: i64) -> usize {
+    let all = expected_camera_windows(detections, window_ms);
+    let cameras: BTreeSet<&String> = all.iter().map(|(c, _)| c).collect();
+    all.len() - cameras.len()
 }

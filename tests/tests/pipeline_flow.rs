@@ -7,7 +7,9 @@ use std::time::Duration;
 use e2e_tests::db::{count, TestDb};
 use e2e_tests::process::{workspace_binary, PipelineSpec};
 use e2e_tests::services::Broker;
-use e2e_tests::traffic::{expected_camera_windows, produce, recent_start_ms, sim_config, simulate, valid_detections};
+use e2e_tests::traffic::{
+    expected_camera_windows, produce, recent_start_ms, sim_config, simulate, valid_detections,
+};
 use e2e_tests::{unique_name, wait_for};
 use operators::event::decode_message;
 
@@ -19,10 +21,15 @@ fn test_kafka_schema_compat() {
         let mut out = Vec::new();
         let mut errors = Vec::new();
         decode_message(&m.payload, &mut out, &mut errors);
-        assert!(errors.is_empty(), "{errors:?} for {}", String::from_utf8_lossy(&m.payload));
+        assert!(
+            errors.is_empty(),
+            "{errors:?} for {}",
+            String::from_utf8_lossy(&m.payload)
+        );
         assert_eq!(out.len(), 1);
         let d = &out[0];
-        let json: serde_json::Value = serde_json::from_slice(&m.payload).expect("producer emits JSON");
+        let json: serde_json::Value =
+            serde_json::from_slice(&m.payload).expect("producer emits JSON");
         assert_eq!(json["camera_id"], d.camera_id.as_str());
         assert_eq!(json["vehicle_id"].as_str(), Some(d.vehicle_id.as_str()));
         assert_eq!(json["class"], d.class.as_str());
@@ -51,15 +58,29 @@ fn test_end_to_end_flow() {
     let detections = valid_detections(&messages);
     let windows = expected_camera_windows(&detections, 5_000);
 
-    let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic).workers(2).start();
+    let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic)
+        .workers(2)
+        .start();
     let mut client = db.client();
-    wait_for("every detection in traffic_events", Duration::from_secs(90), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") == detections.len() as i64).then_some(())
-    });
-    wait_for("every camera window in traffic_metrics", Duration::from_secs(60), || {
-        let rows = count(&mut client, "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL");
-        (rows == windows.len() as i64).then_some(())
-    });
+    wait_for(
+        "every detection in traffic_events",
+        Duration::from_secs(90),
+        || {
+            (count(&mut client, "SELECT count(*) FROM traffic_events") == detections.len() as i64)
+                .then_some(())
+        },
+    );
+    wait_for(
+        "every camera window in traffic_metrics",
+        Duration::from_secs(60),
+        || {
+            let rows = count(
+                &mut client,
+                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
+            );
+            (rows == windows.len() as i64).then_some(())
+        },
+    );
 
     // A camera-wide row and per-lane rows for the same window.
     let with_lanes = count(
@@ -68,7 +89,10 @@ fn test_end_to_end_flow() {
              SELECT 1 FROM traffic_metrics l WHERE l.camera_id = c.camera_id
              AND l.window_start = c.window_start AND l.lane_id IS NOT NULL)",
     );
-    assert!(with_lanes > 0, "no window has both a camera-wide and a per-lane row");
+    assert!(
+        with_lanes > 0,
+        "no window has both a camera-wide and a per-lane row"
+    );
 
     // Every B1 field is in the row.
     let d = &detections[detections.len() / 2];
@@ -93,21 +117,38 @@ fn test_end_to_end_flow() {
     assert!(row.get::<_, i32>(13) >= 0 && row.get::<_, i64>(14) >= 0);
 
     // Resume positions cover the whole topic.
-    let stored = count(&mut client, "SELECT coalesce(sum(next_offset), 0)::bigint FROM pipeline_offsets");
+    let stored = count(
+        &mut client,
+        "SELECT coalesce(sum(next_offset), 0)::bigint FROM pipeline_offsets",
+    );
     assert_eq!(stored, messages.len() as i64);
 
     // A threshold change reaches the running pipeline without a restart.
     client
-        .execute("UPDATE congestion_thresholds SET high = 0.5, updated_at = now() WHERE id = 1", &[])
+        .execute(
+            "UPDATE congestion_thresholds SET high = 0.5, updated_at = now() WHERE id = 1",
+            &[],
+        )
         .expect("update thresholds");
-    wait_for("the pipeline to apply new thresholds", Duration::from_secs(20), || {
-        pipeline.log().contains("settings_applied moderate=0.35 high=0.5 ").then_some(())
-    });
+    wait_for(
+        "the pipeline to apply new thresholds",
+        Duration::from_secs(20),
+        || {
+            pipeline
+                .log()
+                .contains("settings_applied moderate=0.35 high=0.5 ")
+                .then_some(())
+        },
+    );
 
     let log = pipeline.log();
-    assert!(log.lines().any(|l| l.contains("window_flushed camera_id=")), "no window_flushed line");
     assert!(
-        log.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        log.lines().any(|l| l.contains("window_flushed camera_id=")),
+        "no window_flushed line"
+    );
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
         "every log line is a JSON object"
     );
     let status = pipeline.terminate(Duration::from_secs(30));
@@ -142,11 +183,18 @@ fn test_retention() {
             .env("DATABASE_URL", &db.url)
             .output()
             .expect("run pipeline sweep");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), expected);
     };
     sweep("events_deleted=2 metrics_deleted=2");
     assert_eq!(count(&mut client, "SELECT count(*) FROM traffic_events"), 1);
-    assert_eq!(count(&mut client, "SELECT count(*) FROM traffic_metrics"), 1);
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM traffic_metrics"),
+        1
+    );
     sweep("events_deleted=0 metrics_deleted=0");
 }

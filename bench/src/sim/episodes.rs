@@ -28,10 +28,10 @@ const MAX_DURATION_MS: i64 = 70_000;
 const HIGH_SPEED_FACTOR: f64 = 0.28;
 /// Speed factor range at the core of an episode; 5.5-8.5 km/h for a
 /// 50 km/h vehicle, deep in SEVERE.
-const CORE_SPEED_FACTOR: (f64, f64) = (0.11, 0.17);
+const CORE_SPEED_FACTOR: (f64, f64) = (0.10, 0.16);
 /// How many times more vehicles are in view at the core than in free flow.
-const CORE_DENSITY_FACTOR: f64 = 3.5;
-const HIGH_DENSITY_FACTOR: f64 = 2.0;
+const CORE_DENSITY_FACTOR: f64 = 5.0;
+const HIGH_DENSITY_FACTOR: f64 = 2.5;
 
 /// Traffic conditions at one instant, relative to free flow.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -10,13 +10,13 @@
 //! Physical model, in brief: each camera looks down on a straight road
 //! segment (see [`road`]); vehicles enter at the left edge, keep to a lane
 //! and cross the frame at their own speed, scaled down during recurring
-//! congestion episodes ([`episodes`]); each vehicle in view is detected in
-//! every frame under the same id. Arrivals are paced so the configured
+//! congestion episodes (see the episodes module); each vehicle in view is
+//! detected in every frame under the same id. Arrivals are paced so the configured
 //! detections per second hold on average (see the camera module).
 
 mod camera;
 mod encode;
-pub mod episodes;
+mod episodes;
 mod jsonl;
 mod malformed;
 pub mod road;

@@ -41,7 +41,10 @@ pub struct StoredEvent {
 pub enum CameraOutput {
     Event(StoredEvent),
     /// A closed window and the wall-clock time it closed (for close-to-commit latency).
-    Window { result: WindowResult, closed_at_ms: i64 },
+    Window {
+        result: WindowResult,
+        closed_at_ms: i64,
+    },
     Alert(AlertTransition),
     /// The camera's state after this epoch, to store beside the Kafka positions.
     Checkpoint {
@@ -101,14 +104,14 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                 let mut resumed = false;
                 move |(events, events_frontier), (ticks, ticks_frontier), output| {
                     let index = output.output_index();
-                    events.for_each_stamp(|cap, data| {
+                    events.for_each(|cap, batch| {
+                        // Arrival order matters (a camera's frames must be seen in order), so no
+                        // `for_each_stamp`: it sorts containers with an unstable sort.
                         if let Some(cap) = cap.retain_least(index) {
                             let entry = stash
                                 .entry(*cap.time())
                                 .or_insert_with(|| (cap, Vec::new()));
-                            for batch in data {
-                                entry.1.append(batch);
-                            }
+                            entry.1.append(batch);
                         }
                     });
                     ticks.for_each_stamp(|cap, data| {
@@ -146,9 +149,9 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                             let camera_id = &located.detection.camera_id;
                             let state = match cameras.get_mut(camera_id) {
                                 Some(state) => state,
-                                None => cameras
-                                    .entry(camera_id.clone())
-                                    .or_insert_with(|| CameraState::new(camera_id, config.tracker.clone())),
+                                None => cameras.entry(camera_id.clone()).or_insert_with(|| {
+                                    CameraState::new(camera_id, config.tracker.clone())
+                                }),
                             };
                             let profile = snapshot.profile(camera_id);
                             let outcome = state.on_event(
@@ -184,12 +187,12 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                             }
                             dirty.insert(camera_id.clone());
                             let closed_at_ms = chrono::Utc::now().timestamp_millis();
-                            session.give_iterator(
-                                closed
-                                    .windows
-                                    .into_iter()
-                                    .map(|result| CameraOutput::Window { result, closed_at_ms }),
-                            );
+                            session.give_iterator(closed.windows.into_iter().map(|result| {
+                                CameraOutput::Window {
+                                    result,
+                                    closed_at_ms,
+                                }
+                            }));
                             session
                                 .give_iterator(closed.alerts.into_iter().map(CameraOutput::Alert));
                         }

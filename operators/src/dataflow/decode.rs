@@ -44,22 +44,22 @@ impl<'scope> DecodeDetections<'scope> for StreamVec<'scope, Epoch, KafkaRecord> 
                 let mut detections = Vec::new();
                 let mut errors = Vec::new();
                 move |input, output| {
-                    input.for_each_stamp(|cap, data| {
+                    // `for_each`, not `for_each_stamp`: the latter sorts containers by stamp with an
+                    // unstable sort, which would reorder a partition's messages within an epoch.
+                    input.for_each(|cap, batch| {
                         let mut session = output.session(&cap);
-                        for batch in data {
-                            for record in batch.drain(..) {
-                                decode_message(&record.payload, &mut detections, &mut errors);
-                                for error in errors.drain(..) {
-                                    on_drop(&error, &record);
-                                }
-                                for (index, detection) in detections.drain(..).enumerate() {
-                                    session.give(Located {
-                                        detection,
-                                        partition: record.partition,
-                                        offset: record.offset,
-                                        index: index as u32,
-                                    });
-                                }
+                        for record in batch.drain(..) {
+                            decode_message(&record.payload, &mut detections, &mut errors);
+                            for error in errors.drain(..) {
+                                on_drop(&error, &record);
+                            }
+                            for (index, detection) in detections.drain(..).enumerate() {
+                                session.give(Located {
+                                    detection,
+                                    partition: record.partition,
+                                    offset: record.offset,
+                                    index: index as u32,
+                                });
                             }
                         }
                     });

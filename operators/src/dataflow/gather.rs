@@ -23,12 +23,9 @@ impl<'scope, T: ExchangeData> GatherCompleted<'scope, T> for StreamVec<'scope, E
     {
         let mut stash: BTreeMap<Epoch, Vec<T>> = BTreeMap::new();
         self.sink(Exchange::new(|_: &T| 0), name, move |(input, frontier)| {
-            input.for_each_stamp(|cap, data| {
+            input.for_each(|cap, batch| {
                 let Some(&epoch) = cap.least() else { return };
-                let entry = stash.entry(epoch).or_default();
-                for batch in data {
-                    entry.append(batch);
-                }
+                stash.entry(epoch).or_default().append(batch);
             });
             let Some(&first) = stash.keys().next() else {
                 return;

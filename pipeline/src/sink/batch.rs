@@ -47,13 +47,17 @@ impl CommitBatch {
         match item {
             SinkItem::Mark(mark) if mark.next_offset < 0 => {}
             SinkItem::Mark(mark) => {
-                let next = self.offsets.entry(mark.partition).or_insert(mark.next_offset);
+                let next = self
+                    .offsets
+                    .entry(mark.partition)
+                    .or_insert(mark.next_offset);
                 *next = (*next).max(mark.next_offset);
             }
             SinkItem::Output(CameraOutput::Event(event)) => self.events.push(event),
-            SinkItem::Output(CameraOutput::Window { result, closed_at_ms }) => {
-                self.windows.push((result, closed_at_ms))
-            }
+            SinkItem::Output(CameraOutput::Window {
+                result,
+                closed_at_ms,
+            }) => self.windows.push((result, closed_at_ms)),
             SinkItem::Output(CameraOutput::Alert(alert)) => self.alerts.push(alert),
             SinkItem::Output(CameraOutput::Checkpoint { camera_id, state }) => {
                 self.checkpoints.insert(camera_id, state);
@@ -85,7 +89,10 @@ mod tests {
     use super::*;
 
     fn mark(partition: i32, next_offset: i64) -> SinkItem {
-        SinkItem::Mark(OffsetMark { partition, next_offset })
+        SinkItem::Mark(OffsetMark {
+            partition,
+            next_offset,
+        })
     }
 
     #[test]

@@ -93,7 +93,10 @@ impl ConsumerContext for SourceContext {}
 
 /// The epoch that wall-clock time `now` falls in.
 pub fn epoch_at(now: SystemTime, epoch: Duration) -> Epoch {
-    let ms = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let ms = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
     ms / (epoch.as_millis().max(1) as u64)
 }
 
@@ -106,7 +109,10 @@ pub fn owned_partitions(partitions: &[i32], index: usize, peers: usize) -> Vec<i
         .collect()
 }
 
-fn consumer(config: &KafkaSourceConfig, metrics: Arc<PipelineMetrics>) -> Result<BaseConsumer<SourceContext>, SourceError> {
+fn consumer(
+    config: &KafkaSourceConfig,
+    metrics: Arc<PipelineMetrics>,
+) -> Result<BaseConsumer<SourceContext>, SourceError> {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.brokers)
@@ -165,7 +171,11 @@ fn topic_partitions(
             });
         }
         if last_log.elapsed() > Duration::from_secs(5) {
-            log::info!("waiting_for_topic topic={} brokers={}", config.topic, config.brokers);
+            log::info!(
+                "waiting_for_topic topic={} brokers={}",
+                config.topic,
+                config.brokers
+            );
             last_log = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -181,7 +191,13 @@ pub fn kafka_source<'scope>(
     metrics: Arc<PipelineMetrics>,
     shutdown: Shutdown,
     committed_epoch: Arc<AtomicU64>,
-) -> Result<(StreamVec<'scope, Epoch, KafkaRecord>, StreamVec<'scope, Epoch, OffsetMark>), SourceError> {
+) -> Result<
+    (
+        StreamVec<'scope, Epoch, KafkaRecord>,
+        StreamVec<'scope, Epoch, OffsetMark>,
+    ),
+    SourceError,
+> {
     let consumer = consumer(config, metrics.clone())?;
     let all = topic_partitions(&consumer, config, &shutdown)?;
     let owned = owned_partitions(&all, scope.index(), scope.peers());
@@ -218,8 +234,14 @@ pub fn kafka_source<'scope>(
     let first_activation = activator.clone();
     let (records_out, records) = builder.new_output();
     let (marks_out, marks) = builder.new_output();
-    let mut records_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<KafkaRecord>>>::from(records_out);
-    let mut marks_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<OffsetMark>>>::from(marks_out);
+    let mut records_out = OutputBuilder::<
+        _,
+        timely::container::CapacityContainerBuilder<Vec<KafkaRecord>>,
+    >::from(records_out);
+    let mut marks_out = OutputBuilder::<
+        _,
+        timely::container::CapacityContainerBuilder<Vec<OffsetMark>>,
+    >::from(marks_out);
 
     builder.build(move |mut capabilities| {
         let mut marks_cap = capabilities.pop();
@@ -270,6 +292,14 @@ pub fn kafka_source<'scope>(
                         Some(Ok(message)) => {
                             read += 1;
                             let partition = message.partition();
+                            if let Some(&expected) = positions.get(&partition) {
+                                if message.offset() != expected {
+                                    log::warn!(
+                                        "kafka_offset_jump partition={partition} expected={expected} got={}",
+                                        message.offset()
+                                    );
+                                }
+                            }
                             positions.insert(partition, message.offset() + 1);
                             session.give(KafkaRecord {
                                 partition,

@@ -37,7 +37,9 @@ pub fn serve(
                         "application/openmetrics-text; version=1.0.0; charset=utf-8",
                         metrics.encode(),
                     ),
-                    (tiny_http::Method::Get, "/health") => (200, "application/json", r#"{"status":"ok"}"#.to_owned()),
+                    (tiny_http::Method::Get, "/health") => {
+                        (200, "application/json", r#"{"status":"ok"}"#.to_owned())
+                    }
                     _ => (
                         404,
                         "application/json",
@@ -45,7 +47,10 @@ pub fn serve(
                     ),
                 };
                 let header = tiny_http::Header::from_bytes("Content-Type", content_type)
-                    .unwrap_or_else(|_| tiny_http::Header::from_bytes("Content-Type", "text/plain").expect("static header"));
+                    .unwrap_or_else(|_| {
+                        tiny_http::Header::from_bytes("Content-Type", "text/plain")
+                            .expect("static header")
+                    });
                 let response = tiny_http::Response::from_string(body)
                     .with_status_code(status)
                     .with_header(header);

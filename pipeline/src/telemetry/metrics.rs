@@ -72,7 +72,11 @@ impl PipelineMetrics {
             "High watermark minus the pipeline's position, per partition",
             consumer_lag.clone(),
         );
-        registry.register("b2_commits", "Database transactions committed", commits.clone());
+        registry.register(
+            "b2_commits",
+            "Database transactions committed",
+            commits.clone(),
+        );
         registry.register(
             "b2_commit_failures",
             "Database transactions that failed and were retried",

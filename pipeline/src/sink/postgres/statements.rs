@@ -63,7 +63,10 @@ fn ensure_partitions(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<()
         .iter()
         .map(|(w, _)| day_of(w.window_start_ms))
         .collect();
-    for (table, days) in [("traffic_events", event_days), ("traffic_metrics", window_days)] {
+    for (table, days) in [
+        ("traffic_events", event_days),
+        ("traffic_metrics", window_days),
+    ] {
         for day in days {
             tx.execute("SELECT b2_ensure_day_partition($1, $2)", &[&table, &day])?;
         }
@@ -129,7 +132,8 @@ fn copy_events(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<u64, pos
 fn register_cameras(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(), postgres::Error> {
     let mut seen: BTreeMap<&str, Option<DateTime<Utc>>> = BTreeMap::new();
     for event in &batch.events {
-        seen.entry(event.located.detection.camera_id.as_str()).or_insert(None);
+        seen.entry(event.located.detection.camera_id.as_str())
+            .or_insert(None);
     }
     for (w, _) in &batch.windows {
         let end = Some(timestamp(w.window_end_ms));
@@ -152,7 +156,10 @@ fn register_cameras(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(),
     Ok(())
 }
 
-fn upsert_windows(tx: &mut Transaction<'_>, windows: &[(WindowResult, i64)]) -> Result<(), postgres::Error> {
+fn upsert_windows(
+    tx: &mut Transaction<'_>,
+    windows: &[(WindowResult, i64)],
+) -> Result<(), postgres::Error> {
     if windows.is_empty() {
         return Ok(());
     }
@@ -234,13 +241,13 @@ fn upsert_windows(tx: &mut Transaction<'_>, windows: &[(WindowResult, i64)]) -> 
     Ok(())
 }
 
-fn write_alerts(tx: &mut Transaction<'_>, alerts: &[AlertTransition]) -> Result<u64, postgres::Error> {
+fn write_alerts(
+    tx: &mut Transaction<'_>,
+    alerts: &[AlertTransition],
+) -> Result<u64, postgres::Error> {
     for transition in alerts {
         let (event, a): (&str, &AlertRecord) = match transition {
-            AlertTransition::Opened(a) => (
-                "opened",
-                a,
-            ),
+            AlertTransition::Opened(a) => ("opened", a),
             AlertTransition::Updated(a) => ("updated", a),
             AlertTransition::Resolved(a) => ("resolved", a),
         };
@@ -339,10 +346,15 @@ fn save_offsets(
 }
 
 /// One notification per camera window (camera-wide figures plus its lanes), sent at commit.
-fn notify_windows(tx: &mut Transaction<'_>, windows: &[(WindowResult, i64)]) -> Result<(), postgres::Error> {
+fn notify_windows(
+    tx: &mut Transaction<'_>,
+    windows: &[(WindowResult, i64)],
+) -> Result<(), postgres::Error> {
     let mut grouped: BTreeMap<(&str, i64), (Option<&WindowResult>, Vec<&str>)> = BTreeMap::new();
     for (w, _) in windows {
-        let entry = grouped.entry((w.camera_id.as_str(), w.window_start_ms)).or_default();
+        let entry = grouped
+            .entry((w.camera_id.as_str(), w.window_start_ms))
+            .or_default();
         match &w.lane_id {
             None => entry.0 = Some(w),
             Some(lane) => entry.1.push(lane),
@@ -368,7 +380,10 @@ fn notify_windows(tx: &mut Transaction<'_>, windows: &[(WindowResult, i64)]) -> 
         })
         .collect();
     if !payloads.is_empty() {
-        tx.execute("SELECT pg_notify('b2_metrics', p) FROM UNNEST($1::text[]) AS p", &[&payloads])?;
+        tx.execute(
+            "SELECT pg_notify('b2_metrics', p) FROM UNNEST($1::text[]) AS p",
+            &[&payloads],
+        )?;
     }
     Ok(())
 }

@@ -83,7 +83,10 @@ fn run(
                 Err(_) => break,
             }
         }
-        let moved = batch.offsets.iter().any(|(p, o)| stored_offsets.get(p) != Some(o));
+        let moved = batch
+            .offsets
+            .iter()
+            .any(|(p, o)| stored_offsets.get(p) != Some(o));
         if batch.row_count() == 0 && !moved {
             committed_epoch.fetch_max(batch.through_epoch, Ordering::Relaxed);
             continue;
@@ -116,7 +119,9 @@ fn commit_with_retry(
         match attempt {
             Ok(stats) => {
                 metrics.commits.inc();
-                metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 if failing_since.is_some() {
                     log::info!("sink_recovered epoch={}", batch.through_epoch);
                 }
