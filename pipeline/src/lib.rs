@@ -176,6 +176,7 @@ pub fn run(
     let committed_epoch = Arc::new(AtomicU64::new(u64::MAX / 2));
     let worker_shutdown = shutdown.clone();
     let worker_metrics = metrics.clone();
+    let dead_letter_topic = config.dead_letter_topic.clone();
 
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
@@ -201,7 +202,16 @@ pub fn run(
                 committed_epoch.clone(),
             )?;
             let drop_metrics = worker_metrics.clone();
-            let mut drop_log = telemetry::logging::RateLimited::new(Duration::from_secs(5));
+            let mut drop_log = telemetry::logging::RateLimited::new("pipeline::decode", Duration::from_secs(5));
+            let mut dead_letter_log =
+                telemetry::logging::RateLimited::new("pipeline::dead_letter", Duration::from_secs(5));
+            let dead_letter = match &dead_letter_topic {
+                Some(topic) => Some(
+                    source::dead_letter::DeadLetter::new(&source_config.brokers, topic, &source_config.properties)
+                        .map_err(source::SourceError::Client)?,
+                ),
+                None => None,
+            };
             let processed = worker_metrics.clone();
             let detections = records
                 .decode_detections(move |error, record| {
@@ -215,6 +225,11 @@ pub fn run(
                             error.detail
                         )
                     });
+                    if let Some(dead_letter) = &dead_letter {
+                        if let Err(e) = dead_letter.send(record, error) {
+                            dead_letter_log.warn(|n| format!("dead_letter_failed error={e} suppressed={n}"));
+                        }
+                    }
                 })
                 .inspect_core(move |event| {
                     if let Ok((_, batch)) = event {

@@ -131,3 +131,52 @@ pub fn closable_camera_windows(detections: &[Detection], window_ms: i64) -> usiz
     let cameras: BTreeSet<&String> = all.iter().map(|(c, _)| c).collect();
     all.len() - cameras.len()
 }
+
+/// Key, payload and headers of a message read back from a topic.
+pub type TopicMessage = (String, Vec<u8>, Vec<(String, String)>);
+
+/// Reads every message of `topic` (all partitions, from the beginning) until `expected` arrived
+/// or `timeout` passed; returns (key, payload, headers) triples.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<TopicMessage> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", crate::unique_name("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    while out.len() < expected && started.elapsed() < timeout {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                m.payload().unwrap_or_default().to_vec(),
+                headers,
+            ));
+        }
+    }
+    out
+}

@@ -8,8 +8,8 @@ use e2e_tests::db::{count, events_snapshot, metrics_snapshot, TestDb};
 use e2e_tests::process::{PipelineProcess, PipelineSpec};
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
-    closable_camera_windows, expected_camera_windows, produce, recent_start_ms, sim_config,
-    simulate, true_window_speeds, valid_detections, with_closing_sentinels,
+    closable_camera_windows, expected_camera_windows, produce, read_topic, recent_start_ms,
+    sim_config, simulate, true_window_speeds, valid_detections, with_closing_sentinels,
 };
 use e2e_tests::{unique_name, wait_for};
 use operators::event::{decode_message, encode_detection, DropReason};
@@ -161,7 +161,11 @@ fn malformed_and_late_events_are_counted_and_never_stop_the_pipeline() {
     // Produce everything but the late event first, so its window has closed when it arrives.
     let (head, tail) = messages.split_at(messages.len() - 1);
     produce(&broker.brokers, &topic, 1, head);
-    let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic).start();
+    let dead_letters = format!("{topic}-dead");
+    bench::kafka::ensure_topic(&broker.brokers, &dead_letters, 1).expect("dead-letter topic");
+    let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic)
+        .env("DEAD_LETTER_TOPIC", &dead_letters)
+        .start();
     let mut client = db.client();
     wait_for("the first windows", Duration::from_secs(60), || {
         (count(
@@ -202,6 +206,23 @@ fn malformed_and_late_events_are_counted_and_never_stop_the_pipeline() {
         "SELECT coalesce(sum(event_count), 0)::bigint FROM traffic_metrics WHERE lane_id IS NULL",
     );
     assert_eq!(counted as usize, detections.len() - 1);
+    // Every rejection was copied to the dead-letter topic, with its reason.
+    let rejected: u64 = expected.values().sum();
+    let copies = read_topic(
+        &broker.brokers,
+        &dead_letters,
+        rejected as usize,
+        Duration::from_secs(60),
+    );
+    assert_eq!(copies.len() as u64, rejected);
+    let invalid = copies
+        .iter()
+        .filter(|(key, _, _)| key == "invalid_value")
+        .count() as u64;
+    assert_eq!(invalid, expected[&DropReason::InvalidValue]);
+    assert!(copies.iter().all(|(key, _, headers)| headers
+        .iter()
+        .any(|(k, v)| k == "b2-drop-reason" && v == key)));
     assert!(pipeline.is_running());
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 }

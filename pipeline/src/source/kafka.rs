@@ -182,8 +182,13 @@ fn topic_partitions(
     }
 }
 
+/// This worker's records and its per-epoch offset marks.
+pub type SourceStreams<'scope> = (
+    StreamVec<'scope, Epoch, KafkaRecord>,
+    StreamVec<'scope, Epoch, OffsetMark>,
+);
+
 /// Builds this worker's source; returns the records and the per-epoch offset marks.
-#[allow(clippy::too_many_arguments)]
 pub fn kafka_source<'scope>(
     scope: Scope<'scope, Epoch>,
     config: &KafkaSourceConfig,
@@ -191,13 +196,7 @@ pub fn kafka_source<'scope>(
     metrics: Arc<PipelineMetrics>,
     shutdown: Shutdown,
     committed_epoch: Arc<AtomicU64>,
-) -> Result<
-    (
-        StreamVec<'scope, Epoch, KafkaRecord>,
-        StreamVec<'scope, Epoch, OffsetMark>,
-    ),
-    SourceError,
-> {
+) -> Result<SourceStreams<'scope>, SourceError> {
     let consumer = consumer(config, metrics.clone())?;
     let all = topic_partitions(&consumer, config, &shutdown)?;
     let owned = owned_partitions(&all, scope.index(), scope.peers());

@@ -24,14 +24,17 @@ pub fn init() {
 
 /// Logs at most once per `every`, counting what it held back (for per-event warnings).
 pub struct RateLimited {
+    target: &'static str,
     every: std::time::Duration,
     last: Option<std::time::Instant>,
     suppressed: u64,
 }
 
 impl RateLimited {
-    pub fn new(every: std::time::Duration) -> Self {
+    /// `target` is the logger name the lines carry (the component that drops, not this module).
+    pub fn new(target: &'static str, every: std::time::Duration) -> Self {
         Self {
+            target,
             every,
             last: None,
             suppressed: 0,
@@ -44,7 +47,7 @@ impl RateLimited {
             self.suppressed += 1;
             return;
         }
-        log::warn!("{}", message(self.suppressed));
+        log::warn!(target: self.target, "{}", message(self.suppressed));
         self.suppressed = 0;
         self.last = Some(std::time::Instant::now());
     }

@@ -350,7 +350,9 @@ fn notify_windows(
     tx: &mut Transaction<'_>,
     windows: &[(WindowResult, i64)],
 ) -> Result<(), postgres::Error> {
-    let mut grouped: BTreeMap<(&str, i64), (Option<&WindowResult>, Vec<&str>)> = BTreeMap::new();
+    // (camera, window start) -> (camera-wide row, lane ids)
+    type CameraWindow<'a> = (Option<&'a WindowResult>, Vec<&'a str>);
+    let mut grouped: BTreeMap<(&str, i64), CameraWindow<'_>> = BTreeMap::new();
     for (w, _) in windows {
         let entry = grouped
             .entry((w.camera_id.as_str(), w.window_start_ms))
