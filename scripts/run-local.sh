@@ -8,7 +8,7 @@
 #   --workers N     pipeline worker threads (default 2)
 #   --no-producer   do not start the mock producer (feed the topic yourself)
 #   -- ARGS...      appended to the producer's arguments, e.g. `-- --no-speed`
-#                   (defaults: --cameras 4 --rate 10 --with-lanes --brokers $KAFKA_BROKERS)
+#                   (defaults: --cameras 4 --rate 60 --with-lanes --brokers $KAFKA_BROKERS)
 #
 # Environment: read from .env in the repository root when present (variables
 # already set in the environment win), otherwise these defaults:
@@ -88,7 +88,7 @@ cat >&2 <<EOF
     5. pipeline migrate, then pipeline -w $WORKERS
 EOF
 if ((WITH_PRODUCER)); then
-    echo "    6. mock-producer --cameras 4 --rate 10 --with-lanes${PRODUCER_EXTRA[*]:+ ${PRODUCER_EXTRA[*]}}" >&2
+    echo "    6. mock-producer --cameras 4 --rate 60 --with-lanes${PRODUCER_EXTRA[*]:+ ${PRODUCER_EXTRA[*]}}" >&2
 fi
 echo "    Ctrl-C stops everything this script started." >&2
 
@@ -165,7 +165,7 @@ info "pipeline running (pid $PIPELINE_PID, $WORKERS workers)"
 
 # ------------------------------------------------------------------ 6. producer
 if ((WITH_PRODUCER)); then
-    start_bg mock-producer "$BIN/mock-producer" --cameras 4 --rate 10 --with-lanes \
+    start_bg mock-producer "$BIN/mock-producer" --cameras 4 --rate 60 --with-lanes \
         --brokers "$KAFKA_BROKERS" "${PRODUCER_EXTRA[@]}"
     PRODUCER_PID="$BG_PID"
     sleep 1

@@ -9,7 +9,7 @@
 #   1. cargo fmt --all -- --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   3. scripts/postgres.sh ensure (+ create-db for DATABASE_URL)
-#   4. build the test binaries (before the broker starts, to keep its lifetime short)
+#   4. build the binaries and test binaries (before the broker starts, to keep its lifetime short)
 #   5. scripts/broker.sh start (the first run builds tansu, ~9 min)
 #   6. cargo nextest run --workspace --no-fail-fast  (cargo test --workspace without nextest)
 #   7. stop the broker and PostgreSQL if this script started them
@@ -113,6 +113,8 @@ else
 fi
 
 build_tests() {
+    # The end-to-end tests run the real binaries (pipeline, mock-producer) beside the test executables.
+    cargo build --workspace --bins || return
     if ((HAVE_NEXTEST)); then
         cargo nextest run --workspace --no-run
     else

@@ -705,23 +705,3 @@ fn restored_checkpoints_continue_like_an_uninterrupted_run() {
     assert_eq!(resumed.late, whole.late);
     assert_eq!(resumed.drops, whole.drops);
 }
-
-#[test]
-fn zz_debug_stats() {
-    let s = scenario();
-    let out = Run::on(2).feed(&s.feed);
-    eprintln!(
-        "valid={} windows={} camrows={} events={} alerts={:?} late={:?} drops={} garbage={} ckpts={}",
-        s.valid.len(),
-        out.windows.len(),
-        out.camera_rows().count(),
-        out.events.len(),
-        out.alerts.iter().map(|a| (a.record().updated_window_end_ms - T0, match a { AlertTransition::Opened(_) => "o", AlertTransition::Updated(_) => "u", AlertTransition::Resolved(_) => "r"})).collect::<Vec<_>>(),
-        out.late,
-        out.drops.len(),
-        s.garbage.len(),
-        out.checkpoints.len()
-    );
-    let est = out.events.iter().filter(|e| e.estimated_speed_kmh.is_some()).count();
-    eprintln!("estimated={est}");
-}

@@ -235,6 +235,23 @@ mod tests {
     }
 
     #[test]
+    fn env_example_lists_every_variable() {
+        let names = std::cell::RefCell::new(Vec::new());
+        Config::from_lookup(|name| {
+            names.borrow_mut().push(name.to_owned());
+            None
+        })
+        .expect("defaults are valid");
+        let example = include_str!("../../.env.example");
+        for name in names.into_inner() {
+            assert!(
+                example.lines().any(|l| l.starts_with(&format!("{name}="))),
+                "{name} is missing from .env.example"
+            );
+        }
+    }
+
+    #[test]
     fn redacts_passwords() {
         assert_eq!(
             redact_url("postgres://u:secret@h/db"),

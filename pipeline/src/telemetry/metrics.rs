@@ -146,12 +146,18 @@ mod tests {
         let m = PipelineMetrics::new();
         m.dropped(DropReason::MalformedJson);
         m.events_processed.inc();
+        m.consumer_lag
+            .get_or_create(&PartitionLabel {
+                topic: "t".into(),
+                partition: "0".into(),
+            })
+            .set(5);
         let text = m.encode();
         for name in [
             "b2_events_processed_total",
             "b2_events_dropped_total{reason=\"malformed_json\"} 1",
             "b2_window_flushes_total",
-            "b2_kafka_consumer_lag",
+            "b2_kafka_consumer_lag{topic=\"t\",partition=\"0\"} 5",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
