@@ -40,6 +40,12 @@ fn config() -> CameraWindowsConfig {
     }
 }
 
+/// Where a detection came from: partition, offset, index within the message.
+type At = (i32, i64, u32);
+
+/// Events counted per (camera, window start).
+type WindowCounts = BTreeMap<(String, i64), u64>;
+
 fn camera_id(camera: usize) -> String {
     format!("cam_{camera:02}")
 }
@@ -92,9 +98,9 @@ impl Feed {
 struct Scenario {
     feed: Feed,
     /// Every valid detection, in arrival order per camera, with where it was sent.
-    valid: Vec<(Detection, (i32, i64, u32))>,
+    valid: Vec<(Detection, At)>,
     /// Detections planted after their window closed.
-    planted_late: BTreeSet<(i32, i64, u32)>,
+    planted_late: BTreeSet<At>,
     /// Records that are garbage through and through.
     garbage: BTreeSet<(i32, i64)>,
     expected_drops: Vec<(DropReason, i32, i64)>,
@@ -134,7 +140,7 @@ fn detection(camera: usize, ts_ms: i64, frame_id: i64, vehicle: &str, slot: usiz
             h: 20.0,
         },
         lane_id: (slot % 7 != 6).then(|| format!("L{}", slot % 2 + 1)),
-        speed_kmh: ((frame_id as usize + slot) % 3 == 0).then(|| 30.0 + 5.0 * (slot % 4) as f64),
+        speed_kmh: ((frame_id as usize + slot) % 3 == 0).then_some(30.0 + 5.0 * (slot % 4) as f64),
     }
 }
 
@@ -306,7 +312,7 @@ struct Collected {
     alerts: Vec<AlertTransition>,
     /// In delivery order (epoch order), so the last one per camera is its newest state.
     checkpoints: Vec<(String, String)>,
-    late: Vec<(i32, i64, u32)>,
+    late: Vec<At>,
     drops: Vec<(DropReason, i32, i64)>,
 }
 
@@ -452,10 +458,7 @@ impl Run {
 /// Independent model of the lateness rule: per camera, in arrival order, an event is late when
 /// its window ended at or before `max event time seen - allowed lateness` (no camera idles
 /// while the traffic runs).
-fn model_counts(
-    valid: &[(Detection, (i32, i64, u32))],
-    cfg: &WindowConfig,
-) -> (BTreeMap<(String, i64), u64>, BTreeSet<(i32, i64, u32)>) {
+fn model_counts(valid: &[(Detection, At)], cfg: &WindowConfig) -> (WindowCounts, BTreeSet<At>) {
     let mut max: HashMap<&str, i64> = HashMap::new();
     let mut counts = BTreeMap::new();
     let mut late = BTreeSet::new();
@@ -536,7 +539,7 @@ fn every_on_time_event_lands_in_exactly_one_camera_window() {
     assert_eq!(counted, on_time);
     assert_eq!(on_time, (s.valid.len() - s.planted_late.len()) as u64);
 
-    let actual: BTreeMap<(String, i64), u64> = out
+    let actual: WindowCounts = out
         .camera_rows()
         .map(|w| ((w.camera_id.clone(), w.window_start_ms), w.event_count))
         .collect();
