@@ -10,7 +10,12 @@
 //! - [`realtime`]: wall-clock paced publishing loop used by the
 //!   `mock-producer` binary.
 //! - [`logging`]: JSON-lines log format shared by the bench binaries.
+//! - [`harness`]: the `bench` binary's runs: `generate` (JSONL workloads),
+//!   `replay` (the dataflow alone, on timely), `load` (JSONL onto a topic),
+//!   `e2e` (the pipeline binary from Kafka to PostgreSQL, with bare Kafka
+//!   and COPY ceilings), their Prometheus scraping and their reports.
 
+pub mod harness;
 pub mod kafka;
 pub mod logging;
 pub mod realtime;

@@ -41,17 +41,28 @@ pub enum MigrationError {
 
 /// Applies every migration the database does not have yet; returns the versions applied now.
 pub fn apply(client: &mut postgres::Client) -> Result<Vec<i32>, MigrationError> {
+    // Held for the whole run, so even the ledger's creation cannot race another process.
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+    let result = apply_locked(client);
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]);
+    let applied = result?;
+    unlocked?;
+    Ok(applied)
+}
+
+fn apply_locked(client: &mut postgres::Client) -> Result<Vec<i32>, MigrationError> {
     client.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+        "SET client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS schema_migrations (
              version    integer PRIMARY KEY,
              name       text NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT now()
-         )",
+         );
+         RESET client_min_messages;",
     )?;
     let mut applied = Vec::new();
     for migration in MIGRATIONS {
         let mut tx = client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
         if already_applied(&mut tx, migration.version)? {
             continue;
         }

@@ -12,9 +12,11 @@ impl Shutdown {
         Self::default()
     }
 
-    /// Sets the flag on SIGTERM or SIGINT.
+    /// Sets the flag on SIGTERM or SIGINT; a second signal exits at once (for a process stuck
+    /// before its dataflow runs, e.g. waiting for cluster peers).
     pub fn install_signal_handlers(&self) -> std::io::Result<()> {
         for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register_conditional_shutdown(signal, 1, self.0.clone())?;
             signal_hook::flag::register(signal, self.0.clone())?;
         }
         Ok(())

@@ -12,7 +12,6 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::json;
 

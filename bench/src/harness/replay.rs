@@ -154,7 +154,9 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
         return Err(anyhow!("--workers must be at least 1"));
     }
     if options.epoch_lines == 0 || options.epoch_ms <= 0 {
-        return Err(anyhow!("epochs must be at least one line and one millisecond"));
+        return Err(anyhow!(
+            "epochs must be at least one line and one millisecond"
+        ));
     }
     File::open(&options.input).with_context(|| format!("opening {}", options.input.display()))?;
     let config = CameraWindowsConfig {
@@ -290,7 +292,9 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
     }
     let finished = Instant::now();
     let last_window = outcomes.iter().filter_map(|o| o.last_window).max();
-    let elapsed = last_window.unwrap_or(finished).saturating_duration_since(started);
+    let elapsed = last_window
+        .unwrap_or(finished)
+        .saturating_duration_since(started);
 
     let mut rows = Vec::new();
     let mut per_worker = Vec::new();
@@ -415,12 +419,21 @@ mod tests {
             6_000
         );
         assert_eq!(rows_one, rows_two);
-        assert_eq!(rows_one[0], "camera_id,window_start,event_count,distinct_vehicles,avg_speed_kmh");
+        assert_eq!(
+            rows_one[0],
+            "camera_id,window_start,event_count,distinct_vehicles,avg_speed_kmh"
+        );
         assert_eq!(rows_one.len() as u64, one.windows + 1);
         // Every event lands in exactly one closed window.
         let counted: u64 = rows_one[1..]
             .iter()
-            .map(|r| r.split(',').nth(2).expect("count").parse::<u64>().expect("number"))
+            .map(|r| {
+                r.split(',')
+                    .nth(2)
+                    .expect("count")
+                    .parse::<u64>()
+                    .expect("number")
+            })
             .sum();
         assert_eq!(counted, one.detections - one.late);
         let first: Vec<&str> = rows_one[1].split(',').collect();

@@ -175,6 +175,7 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                         }
                         for (camera_id, state) in cameras.iter_mut() {
                             let profile = snapshot.profile(camera_id);
+                            let watermark_before = state.watermark().closed_before_ms();
                             let closed = state.close_ready(
                                 processing_ms,
                                 &profile,
@@ -182,6 +183,11 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                                 &config.window,
                                 &config.alerts,
                             );
+                            // An idle advance without a closed window must be checkpointed too,
+                            // or a restart would count as on time what this run calls late.
+                            if state.watermark().closed_before_ms() != watermark_before {
+                                dirty.insert(camera_id.clone());
+                            }
                             if closed.windows.is_empty() {
                                 continue;
                             }

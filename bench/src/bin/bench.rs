@@ -1,0 +1,229 @@
+//! `bench`: throughput and latency runs of the traffic pipeline.
+//!
+//! `generate` writes a JSONL workload, `replay` runs it through the dataflow alone, `load` puts
+//! it on a Kafka topic, and `e2e` runs the real pipeline binary from Kafka to PostgreSQL beside
+//! the bare Kafka and COPY ceilings. Each run prints one JSON object on stdout and one readable
+//! line on stderr; logs go to stderr as JSON lines.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bench::harness::e2e::{self, E2eOptions};
+use bench::harness::generate::{self, GenerateOptions};
+use bench::harness::load::{self, LoadOptions};
+use bench::harness::replay::{self, ReplayOptions};
+use bench::harness::report;
+use bench::kafka::parse_kafka_prop;
+use bench::sim::SimConfig;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use operators::window::WindowConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    version,
+    about = "Throughput and latency runs of the traffic pipeline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write simulated B1 traffic as JSON Lines (one message per line).
+    Generate(GenerateArgs),
+    /// Run a JSONL file through the decode and window operators on timely (no Kafka, no database).
+    Replay(ReplayArgs),
+    /// Load a JSONL file onto a Kafka topic as fast as possible.
+    Load(LoadArgs),
+    /// Kafka -> pipeline -> PostgreSQL on a fresh topic and database, with the bare ceilings.
+    E2e(E2eArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    #[arg(long, value_name = "FILE.jsonl")]
+    output: PathBuf,
+    /// Number of messages.
+    #[arg(long)]
+    events: u64,
+    /// Number of cameras (cam_01, cam_02, ...).
+    #[arg(long, default_value_t = 8)]
+    cameras: usize,
+    /// Average detections per second per camera.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Send lane_id.
+    #[arg(long)]
+    with_lanes: bool,
+    /// Omit speed_kmh (the pipeline estimates speed from bboxes).
+    #[arg(long)]
+    no_speed: bool,
+    /// One envelope per camera frame instead of one message per detection.
+    #[arg(long)]
+    frames: bool,
+    /// Fraction of messages replaced by malformed ones (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    bad_ratio: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulated start (RFC 3339); default ten minutes ago, inside the pipeline's retention.
+    #[arg(long)]
+    start: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    #[arg(long, value_name = "FILE.jsonl")]
+    input: PathBuf,
+    /// Timely worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// CSV of the camera-wide windows.
+    #[arg(long, value_name = "FILE.csv")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 2_000)]
+    lateness_ms: i64,
+    #[arg(long, default_value_t = 5_000)]
+    window_ms: i64,
+    /// Lines of the file per input epoch.
+    #[arg(long, default_value_t = 50_000)]
+    epoch_lines: u64,
+    /// Processing time one epoch stands for.
+    #[arg(long, default_value_t = 100)]
+    epoch_ms: i64,
+    /// Processing time after which a quiet camera closes its windows.
+    #[arg(long, default_value_t = 10_000)]
+    idle_timeout_ms: i64,
+}
+
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    #[arg(long, value_name = "FILE.jsonl")]
+    input: PathBuf,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
+    brokers: String,
+    #[arg(long)]
+    topic: String,
+    /// Partitions of the topic when it has to be created.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// librdkafka producer property, repeatable.
+    #[arg(long = "kafka-prop", value_name = "KEY=VALUE", value_parser = parse_kafka_prop)]
+    kafka_props: Vec<(String, String)>,
+}
+
+#[derive(Debug, clap::Args)]
+struct E2eArgs {
+    #[arg(long, value_name = "FILE.jsonl")]
+    input: PathBuf,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
+    brokers: String,
+    /// A database to create and drop the run's databases from.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    /// Pipeline worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Keep the databases and the topic.
+    #[arg(long)]
+    keep: bool,
+    /// The pipeline binary (default: beside this one).
+    #[arg(long)]
+    pipeline_bin: Option<PathBuf>,
+    /// The pipeline's log file (default: in the temporary directory).
+    #[arg(long)]
+    pipeline_log: Option<PathBuf>,
+    /// CAMERA_IDLE_TIMEOUT_SECONDS of the pipeline.
+    #[arg(long, default_value_t = 2.0)]
+    idle_timeout_s: f64,
+    /// Longest wait for the pipeline to commit everything.
+    #[arg(long, default_value_t = 900)]
+    timeout_s: u64,
+    /// Rows per transaction in the COPY ceiling.
+    #[arg(long, default_value_t = 50_000)]
+    copy_batch_rows: usize,
+    /// librdkafka producer property for loading, repeatable.
+    #[arg(long = "kafka-prop", value_name = "KEY=VALUE", value_parser = parse_kafka_prop)]
+    kafka_props: Vec<(String, String)>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    bench::logging::init();
+    match cli.command {
+        Command::Generate(args) => generate::run(&GenerateOptions {
+            output: args.output,
+            events: args.events,
+            start_ms: args
+                .start
+                .unwrap_or_else(|| Utc::now() - chrono::Duration::minutes(10))
+                .timestamp_millis(),
+            config: SimConfig {
+                cameras: args.cameras,
+                rate: args.rate,
+                with_lanes: args.with_lanes,
+                no_speed: args.no_speed,
+                frames: args.frames,
+                bad_ratio: args.bad_ratio,
+                seed: args.seed,
+                ..SimConfig::default()
+            },
+        }),
+        Command::Replay(args) => {
+            let options = ReplayOptions {
+                input: args.input,
+                workers: args.workers,
+                out: args.out,
+                window: WindowConfig {
+                    size_ms: args.window_ms,
+                    allowed_lateness_ms: args.lateness_ms,
+                    idle_timeout_ms: args.idle_timeout_ms,
+                },
+                epoch_lines: args.epoch_lines,
+                epoch_ms: args.epoch_ms,
+            };
+            anyhow::ensure!(args.window_ms > 0, "--window-ms must be positive");
+            anyhow::ensure!(args.lateness_ms >= 0, "--lateness-ms must not be negative");
+            let result = replay::run(&options)?;
+            report::emit(&result.to_json(&options), &result.summary_line())
+        }
+        Command::Load(args) => {
+            let result = load::run(&LoadOptions {
+                input: args.input,
+                brokers: args.brokers,
+                topic: args.topic.clone(),
+                partitions: args.partitions,
+                kafka_props: args.kafka_props,
+                flush_timeout: Duration::from_secs(300),
+            })?;
+            let mut json = result.to_json();
+            json["mode"] = "load".into();
+            json["topic"] = args.topic.as_str().into();
+            report::emit(&json, &result.summary_line(&args.topic))
+        }
+        Command::E2e(args) => {
+            let result = e2e::run(&E2eOptions {
+                input: args.input,
+                brokers: args.brokers,
+                database_url: args.database_url,
+                workers: args.workers,
+                partitions: args.partitions,
+                keep: args.keep,
+                pipeline_bin: args.pipeline_bin,
+                pipeline_log: args.pipeline_log,
+                idle_timeout_s: args.idle_timeout_s,
+                timeout: Duration::from_secs(args.timeout_s),
+                kafka_props: args.kafka_props,
+                copy_batch_rows: args.copy_batch_rows,
+            })
+            .context("e2e run failed")?;
+            report::emit(&result.json, &result.summary)
+        }
+    }
+}
