@@ -38,6 +38,9 @@ use operators::window::WindowConfig;
 use super::{camera_key, for_each_line, report};
 use crate::sim::format_timestamp;
 
+/// Longest park while waiting for another worker (they unpark each other on progress anyway).
+const PARK: Duration = Duration::from_millis(1);
+
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
     pub input: PathBuf,
@@ -236,7 +239,7 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
                 // Keep at most one completed epoch in flight.
                 let settled = epoch.saturating_sub(1);
                 while probe.less_than(&settled) {
-                    worker.step();
+                    worker.step_or_park(Some(PARK));
                 }
             }
             let owner = match camera_key(line) {
@@ -263,7 +266,7 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
         }
         drop(records_in);
         drop(ticks_in);
-        worker.step_while(|| !collected.borrow().done);
+        worker.step_or_park_while(Some(PARK), || !collected.borrow().done);
 
         let collected = std::mem::take(&mut *collected.borrow_mut());
         let dropped = *dropped.borrow();
