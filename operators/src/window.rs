@@ -84,18 +84,16 @@ impl Watermark {
         self.advance_to(max.saturating_sub(config.allowed_lateness_ms))
     }
 
-    /// Lets event time run on with processing time once the camera has been quiet for the idle
-    /// timeout, so its last windows close. Returns the new closing bound when it advanced.
+    /// Once the camera has been quiet for the idle timeout, closes the window holding its latest
+    /// event (and every earlier one). The bound stops there, so an idle camera's state changes
+    /// once, not at every tick. Returns the new closing bound when it advanced.
     pub fn on_idle_check(&mut self, processing_ms: i64, config: &WindowConfig) -> Option<i64> {
         let max = self.max_event_ms?;
         let quiet_for = processing_ms.saturating_sub(self.last_activity_ms);
         if quiet_for < config.idle_timeout_ms {
             return None;
         }
-        self.advance_to(
-            max.saturating_add(quiet_for)
-                .saturating_sub(config.allowed_lateness_ms),
-        )
+        self.advance_to(config.window_end(config.window_start(max)))
     }
 
     /// After a restart the downtime is ours, not the camera's: do not count it as idleness.
@@ -159,8 +157,10 @@ mod tests {
         wm.observe(3_000, 100_000, &CFG);
         assert_eq!(wm.on_idle_check(109_999, &CFG), None);
         assert!(!wm.is_closed(5_000));
-        assert!(wm.on_idle_check(110_000, &CFG).is_some());
+        assert_eq!(wm.on_idle_check(110_000, &CFG), Some(5_000));
         assert!(wm.is_closed(5_000));
+        assert_eq!(wm.on_idle_check(500_000, &CFG), None, "advances once");
+        assert!(!wm.is_closed(10_000), "the next window still takes events");
     }
 
     #[test]

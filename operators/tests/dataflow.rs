@@ -708,3 +708,36 @@ fn restored_checkpoints_continue_like_an_uninterrupted_run() {
     assert_eq!(resumed.late, whole.late);
     assert_eq!(resumed.drops, whole.drops);
 }
+
+#[test]
+fn idle_close_is_checkpointed_and_happens_once() {
+    let cfg = config();
+    let feed_through = |last_epoch: Epoch| {
+        let mut epochs = vec![Vec::new(); last_epoch as usize];
+        let d = detection(1, T0 + 1_000, 0, "lonely", 0);
+        epochs[0].push(KafkaRecord {
+            partition: 1,
+            offset: 0,
+            payload: encode_detection(&d).into_bytes(),
+        });
+        Feed {
+            first_epoch: 1,
+            epochs,
+        }
+    };
+    let idle_epoch = (EPOCH_MS + cfg.window.idle_timeout_ms) / EPOCH_MS;
+    let at_close = Run::on(1).feed(&feed_through(idle_epoch as Epoch));
+    assert_eq!(at_close.camera_rows().count(), 1);
+    let saved = at_close.last_states()[&camera_id(1)].watermark().clone();
+    assert_eq!(saved.closed_before_ms(), T0 + cfg.window.size_ms);
+
+    // Many more quiet epochs: nothing moves, so nothing more is checkpointed.
+    let later = Run::on(1).feed(&feed_through(idle_epoch as Epoch + 20));
+    let checkpoints = later
+        .checkpoints
+        .iter()
+        .filter(|(c, _)| *c == camera_id(1))
+        .count();
+    assert_eq!(checkpoints, at_close.checkpoints.len());
+    assert_eq!(&saved, later.last_states()[&camera_id(1)].watermark());
+}

@@ -309,3 +309,65 @@ mod tests {
         assert_eq!(decoded.camera_windows(5_000), 3);
     }
 }
+#[cfg(test)]
+mod scratch {
+    #[test]
+    #[ignore]
+    fn watermarks_now() {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:29092")
+            .create()
+            .expect("c");
+        for p in 0..4 {
+            let w = consumer.fetch_watermarks("loadtest", p, std::time::Duration::from_secs(5));
+            println!("p{p} {w:?}");
+        }
+        let c: BaseConsumer = rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:29092")
+            .set("group.id", "scratch")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("c");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..4 {
+            tpl.add_partition_offset("loadtest", p, rdkafka::Offset::Beginning)
+                .expect("a");
+        }
+        c.assign(&tpl).expect("assign");
+        let mut count = [0u64; 4];
+        let mut max = [-1i64; 4];
+        let mut gaps = 0;
+        let mut eofs = 0;
+        let mut idle = 0;
+        while eofs < 4 {
+            match c.poll(std::time::Duration::from_secs(1)) {
+                Some(Ok(m)) => {
+                    use rdkafka::Message;
+                    let p = m.partition() as usize;
+                    if m.offset() != max[p] + 1 {
+                        gaps += 1;
+                    }
+                    count[p] += 1;
+                    max[p] = m.offset();
+                }
+                Some(Err(e)) => {
+                    println!("err {e} {count:?} {max:?}");
+                    eofs += 1;
+                }
+                None => {
+                    println!("idle {count:?}");
+                    idle += 1;
+                    if idle > 10 {
+                        break;
+                    }
+                }
+            }
+        }
+        println!("count {count:?} max {max:?} gaps {gaps}");
+        for p in 0..4 {
+            let w = consumer.fetch_watermarks("loadtest", p, std::time::Duration::from_secs(5));
+            println!("p{p} {w:?}");
+        }
+    }
+}
