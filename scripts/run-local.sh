@@ -154,6 +154,14 @@ bash "$SCRIPTS_DIR/broker.sh" ensure-topic "$TOPIC" "$TOPIC_PARTITIONS"
 info "applying database migrations"
 "$BIN/pipeline" migrate
 
+if ((STARTED_BROKER)); then
+    # The broker this script starts keeps topics in memory: the topic is new, so positions
+    # stored by an earlier run point past its end. Start from its beginning instead.
+    info "fresh in-memory broker: clearing stored Kafka positions of topic $TOPIC"
+    psql -q "$DATABASE_URL" -v ON_ERROR_STOP=1 -v topic="$TOPIC" >/dev/null \
+        <<<"DELETE FROM pipeline_offsets WHERE topic = :'topic';"
+fi
+
 start_bg pipeline "$BIN/pipeline" -w "$WORKERS"
 PIPELINE_PID="$BG_PID"
 sleep 2

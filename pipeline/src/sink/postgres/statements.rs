@@ -324,6 +324,8 @@ fn save_checkpoints(
     Ok(())
 }
 
+/// Overwrites: the positions are where the source is now, even if the topic was recreated and
+/// restarted from 0 (librdkafka resets an out-of-range position to the earliest offset).
 fn save_offsets(
     tx: &mut Transaction<'_>,
     group_id: &str,
@@ -339,7 +341,7 @@ fn save_offsets(
         "INSERT INTO pipeline_offsets (group_id, topic, kafka_partition, next_offset, updated_at)
          SELECT $1, $2, p, o, now() FROM UNNEST($3::int4[], $4::int8[]) AS u(p, o)
          ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE
-             SET next_offset = GREATEST(pipeline_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+             SET next_offset = EXCLUDED.next_offset, updated_at = now()",
         &[&group_id, &topic, &partitions, &next],
     )?;
     Ok(())
