@@ -46,14 +46,11 @@ pub fn serve(
                         r#"{"error":"not found","status":404}"#.to_owned(),
                     ),
                 };
-                let header = tiny_http::Header::from_bytes("Content-Type", content_type)
-                    .unwrap_or_else(|_| {
-                        tiny_http::Header::from_bytes("Content-Type", "text/plain")
-                            .expect("static header")
-                    });
-                let response = tiny_http::Response::from_string(body)
-                    .with_status_code(status)
-                    .with_header(header);
+                let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+                // Only constant, valid header values are used here.
+                if let Ok(header) = tiny_http::Header::from_bytes("Content-Type", content_type) {
+                    response = response.with_header(header);
+                }
                 if let Err(e) = request.respond(response) {
                     log::debug!("metrics_http_respond_failed error={e}");
                 }
