@@ -336,3 +336,74 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
         metrics_snapshot(&mut reference.client())
     );
 }
+
+#[test]
+fn a_database_outage_delays_commits_but_loses_and_duplicates_nothing() {
+    let broker = Broker::get();
+    let topic = unique_name("dbdown");
+    let messages = with_closing_sentinels(simulate(
+        sim_config(4, 30.0, 77),
+        recent_start_ms(10),
+        60_000,
+    ));
+    let detections = valid_detections(&messages);
+    let windows = closable_camera_windows(&detections, 5_000);
+    let (first, rest) = messages.split_at(messages.len() / 3);
+    produce(&broker.brokers, &topic, 2, first);
+
+    let db = TestDb::migrated("b2_dbdown");
+    let mut pipeline = deterministic(&db, &broker.brokers, &topic, 2).start();
+    let mut admin =
+        postgres::Client::connect(&e2e_tests::services::postgres_admin_url(), postgres::NoTls)
+            .expect("admin connection");
+    let mut client = db.client();
+    wait_for("a first commit", Duration::from_secs(60), || {
+        (count(&mut client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
+    });
+    drop(client);
+
+    // Refuse new connections and cut the existing ones for a few seconds, while traffic arrives.
+    let lock_out = format!(
+        "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
+        db.name
+    );
+    admin.batch_execute(&lock_out).expect("lock the database");
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name],
+        )
+        .expect("cut connections");
+    produce(&broker.brokers, &topic, 2, rest);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        pipeline.is_running(),
+        "the pipeline must ride out the outage"
+    );
+    let let_in = format!("ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true", db.name);
+    admin.batch_execute(&let_in).expect("unlock the database");
+
+    wait_complete(&db, detections.len(), windows, &mut pipeline);
+    let failures = pipeline.metric("b2_commit_failures_total").unwrap_or(0.0);
+    assert!(failures >= 1.0, "the outage was not noticed");
+    assert!(pipeline.terminate(Duration::from_secs(30)).success());
+
+    let reference = TestDb::migrated("b2_dbref");
+    run_to_completion(
+        &reference,
+        &broker.brokers,
+        &topic,
+        1,
+        detections.len(),
+        windows,
+    );
+    let mut outage_client = db.client();
+    assert_eq!(
+        events_snapshot(&mut outage_client),
+        events_snapshot(&mut reference.client())
+    );
+    assert_eq!(
+        metrics_snapshot(&mut outage_client),
+        metrics_snapshot(&mut reference.client())
+    );
+}
