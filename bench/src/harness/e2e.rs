@@ -79,6 +79,10 @@ pub struct PipelineReport {
     pub close_to_commit: Option<Histogram>,
     pub commit_duration: Option<Histogram>,
     pub counters: BTreeMap<&'static str, Option<f64>>,
+    /// `b2_events_dropped_total` by reason.
+    pub dropped: BTreeMap<String, f64>,
+    /// Sum of `event_count` over the committed camera-wide windows (events minus late ones).
+    pub events_in_windows: i64,
     /// SIGTERM to exit.
     pub shutdown: Duration,
     pub exit: Option<ExitStatus>,
@@ -268,6 +272,8 @@ fn build_result(
             "windows_done_s": pipeline.windows_done.map(report::secs),
             "window_close_to_commit": histogram(&pipeline.close_to_commit),
             "commit_duration": histogram(&pipeline.commit_duration),
+            "events_in_windows": pipeline.events_in_windows,
+            "dropped": pipeline.dropped,
             "counters": pipeline.counters,
             "shutdown_s": report::secs(pipeline.shutdown),
             "exit": pipeline.exit.map(|s| s.to_string()),
@@ -286,8 +292,8 @@ fn build_result(
         None => "n/a".to_owned(),
     };
     let summary = format!(
-        "e2e: {events} events, {} worker(s), {} partitions | load {} | pipeline {} ({:.2} s, {} rows, {}/{} windows) \
-         close->commit p50 {} p99 {} | commit p50 {} p99 {} | ceilings: consume {} , COPY {} rows | log: {} warn, {} error",
+        "e2e: {events} events, {} worker(s), {} partitions | load {} | pipeline {} ({:.2} s, {} rows, {}/{} windows, {} dropped) \
+         | close->commit p50 {} p99 {} | commit p50 {} p99 {} | ceilings: consume {}, COPY {} rows | log: {} warn, {} error",
         options.workers,
         options.partitions,
         report::human_rate(loaded.messages_per_second()),
@@ -296,6 +302,7 @@ fn build_result(
         pipeline.traffic_events,
         pipeline.windows_committed,
         expected_windows,
+        pipeline.dropped.values().sum::<f64>() as u64,
         bound(&pipeline.close_to_commit, 0.5),
         bound(&pipeline.close_to_commit, 0.99),
         bound(&pipeline.commit_duration, 0.5),
@@ -435,6 +442,13 @@ fn run_pipeline(
         &[],
     )
     .unwrap_or(-1);
+    result.events_in_windows = query_i64(
+        &mut client,
+        database_url,
+        "SELECT coalesce(sum(event_count), 0)::int8 FROM traffic_metrics WHERE lane_id IS NULL",
+        &[],
+    )
+    .unwrap_or(-1);
     drop(client);
 
     // Metrics are recorded right after each commit: give the last one a moment.
@@ -443,6 +457,8 @@ fn run_pipeline(
         Ok(text) => {
             result.close_to_commit = prom::histogram(&text, "b2_window_close_to_commit_seconds");
             result.commit_duration = prom::histogram(&text, "b2_commit_duration_seconds");
+            result.dropped = prom::by_label(&text, "b2_events_dropped_total", "reason");
+            result.dropped.retain(|_, n| *n > 0.0);
             for name in [
                 "b2_events_processed_total",
                 "b2_events_stored_total",

@@ -1,6 +1,7 @@
 //! Reading the pipeline's Prometheus endpoint: a plain HTTP GET and just enough of the text
 //! exposition format for counters and cumulative histograms.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -133,6 +134,17 @@ pub fn total(text: &str, name: &str) -> Option<f64> {
         .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
 }
 
+/// The samples of `name` by the value of their label `key` (e.g. drops by `reason`).
+pub fn by_label(text: &str, name: &str, key: &str) -> BTreeMap<String, f64> {
+    let mut values = BTreeMap::new();
+    for (labels, value) in samples(text, name) {
+        if let Some(label) = label(labels, key) {
+            *values.entry(label.to_owned()).or_insert(0.0) += value;
+        }
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +183,9 @@ b2_commits_total 12
         assert_eq!(total(TEXT, "b2_events_dropped_total"), Some(7.0));
         assert_eq!(total(TEXT, "b2_commits_total"), Some(12.0));
         assert_eq!(total(TEXT, "b2_commits"), None);
+        let reasons = by_label(TEXT, "b2_events_dropped_total", "reason");
+        assert_eq!(reasons["late"], 3.0);
+        assert_eq!(reasons.len(), 2);
     }
 
     #[test]
