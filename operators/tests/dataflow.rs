@@ -9,7 +9,7 @@ use operators::alerts::AlertTransition;
 use operators::camera::{AlertConfig, CameraState};
 use operators::dataflow::{
     CameraOutput, CameraWindows, CameraWindowsConfig, DecodeDetections, Epoch, GatherCompleted,
-    KafkaRecord, StoredEvent,
+    KafkaRecord, StoredEvent, Tick,
 };
 use operators::event::{encode_detection, BBox, Detection, DropReason, VehicleClass};
 use operators::metrics::WindowResult;
@@ -740,4 +740,72 @@ fn idle_close_is_checkpointed_and_happens_once() {
         .count();
     assert_eq!(checkpoints, at_close.checkpoints.len());
     assert_eq!(&saved, later.last_states()[&camera_id(1)].watermark());
+}
+
+/// A tick that says whether its source still had data waiting.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Behind(bool);
+
+impl Tick for Behind {
+    fn source_behind(&self) -> bool {
+        self.0
+    }
+}
+
+/// One detection at epoch 1, then ticks; `behind(epoch)` says which ticks report a backlog.
+fn idle_windows_with(ticks_through: Epoch, behind: fn(Epoch) -> bool) -> usize {
+    let windows = Arc::new(Mutex::new(0usize));
+    let shared = windows.clone();
+    let guards = timely::execute(timely::Config::thread(), move |worker| {
+        let mut records = InputHandleVec::<Epoch, KafkaRecord>::new();
+        let mut ticks = InputHandleVec::<Epoch, Behind>::new();
+        let count = shared.clone();
+        worker.dataflow::<Epoch, _, _>(|scope| {
+            let ticks = ticks.to_stream(scope);
+            records
+                .to_stream(scope)
+                .decode_detections(|_, _| {})
+                .camera_windows(ticks, config(), SharedSettings::default(), Arc::new(HashMap::new()), |_| {})
+                .gather_completed("Count", move |_, items| {
+                    let closed = items
+                        .iter()
+                        .filter(|i| matches!(i, CameraOutput::Window { result, .. } if result.lane_id.is_none()))
+                        .count();
+                    *count.lock().expect("lock") += closed;
+                });
+        });
+        for epoch in 1..=ticks_through {
+            records.advance_to(epoch);
+            ticks.advance_to(epoch);
+            if epoch == 1 {
+                let d = detection(0, T0 + 1_000, 0, "solo", 0);
+                records.send(KafkaRecord {
+                    partition: 0,
+                    offset: 0,
+                    payload: encode_detection(&d).into_bytes(),
+                });
+            }
+            ticks.send(Behind(behind(epoch)));
+            worker.step();
+        }
+    })
+    .expect("timely starts");
+    for result in guards.join() {
+        result.expect("worker finished");
+    }
+    let closed = *windows.lock().expect("lock");
+    closed
+}
+
+#[test]
+fn time_spent_catching_up_is_not_idleness() {
+    let idle_epoch = (EPOCH_MS + config().window.idle_timeout_ms) / EPOCH_MS;
+    assert_eq!(
+        idle_windows_with(idle_epoch as Epoch, |_| false),
+        1,
+        "idles out when caught up"
+    );
+    // The source reports a backlog for a while: the idle clock restarts when it catches up.
+    assert_eq!(idle_windows_with(idle_epoch as Epoch, |e| e <= 5), 0);
+    assert_eq!(idle_windows_with(idle_epoch as Epoch + 5, |e| e <= 5), 1);
 }

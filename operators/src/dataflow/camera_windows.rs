@@ -53,6 +53,17 @@ pub enum CameraOutput {
     },
 }
 
+/// What the camera operator reads from its tick stream.
+pub trait Tick: ExchangeData + Clone {
+    /// True when the source that sent it ended the epoch with data still waiting (catching up,
+    /// or held back by a slow sink): that time is the pipeline's, not a camera's idleness.
+    fn source_behind(&self) -> bool {
+        false
+    }
+}
+
+impl Tick for () {}
+
 /// Stable across processes and runs: decides which worker owns a camera.
 pub fn camera_route(camera_id: &str) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
@@ -73,7 +84,7 @@ pub trait CameraWindows<'scope> {
         on_late: F,
     ) -> StreamVec<'scope, Epoch, CameraOutput>
     where
-        D: ExchangeData + Clone,
+        D: Tick,
         F: FnMut(&StoredEvent) + 'static;
 }
 
@@ -87,7 +98,7 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
         mut on_late: F,
     ) -> StreamVec<'scope, Epoch, CameraOutput>
     where
-        D: ExchangeData + Clone,
+        D: Tick,
         F: FnMut(&StoredEvent) + 'static,
     {
         let scope = self.scope();
@@ -102,6 +113,7 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                 let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Located>)> = BTreeMap::new();
                 let mut cameras: HashMap<String, CameraState> = HashMap::new();
                 let mut resumed = false;
+                let mut behind: BTreeSet<Epoch> = BTreeSet::new();
                 move |(events, events_frontier), (ticks, ticks_frontier), output| {
                     let index = output.output_index();
                     events.for_each(|cap, batch| {
@@ -115,10 +127,15 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                         }
                     });
                     ticks.for_each_stamp(|cap, data| {
+                        let mut any_behind = false;
                         for batch in data {
+                            any_behind |= batch.iter().any(Tick::source_behind);
                             batch.clear();
                         }
                         if let Some(cap) = cap.retain_least(index) {
+                            if any_behind {
+                                behind.insert(*cap.time());
+                            }
                             stash
                                 .entry(*cap.time())
                                 .or_insert_with(|| (cap, Vec::new()));
@@ -142,6 +159,13 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                             }
                             resumed = true;
                         }
+                        if behind.remove(&epoch) {
+                            // A source still had data waiting: nobody is idle, the pipeline is.
+                            for state in cameras.values_mut() {
+                                state.resume_at(processing_ms);
+                            }
+                        }
+                        behind.retain(|e| *e > epoch);
                         let snapshot = settings.snapshot();
                         let mut session = output.session(&cap);
                         let mut dirty = BTreeSet::new();

@@ -92,6 +92,7 @@ mod tests {
         SinkItem::Mark(OffsetMark {
             partition,
             next_offset,
+            behind: false,
         })
     }
 

@@ -23,7 +23,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::{Scope, StreamVec};
 
-use operators::dataflow::{Epoch, KafkaRecord};
+use operators::dataflow::{Epoch, KafkaRecord, Tick};
 
 use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::PartitionLabel;
@@ -59,6 +59,14 @@ pub struct KafkaSourceConfig {
 pub struct OffsetMark {
     pub partition: i32,
     pub next_offset: i64,
+    /// The source ended the epoch with messages still waiting (catching up or held back).
+    pub behind: bool,
+}
+
+impl Tick for OffsetMark {
+    fn source_behind(&self) -> bool {
+        self.behind
+    }
 }
 
 /// Feeds librdkafka's statistics into the lag gauge.
@@ -250,6 +258,8 @@ pub fn kafka_source<'scope>(
             cap.downgrade(&start);
         }
         let mut current = start;
+        // Whether the latest activation left messages unread (hit the batch limit or was throttled).
+        let mut behind = false;
         let mut last_error_log = Instant::now() - Duration::from_secs(60);
         move |_frontiers| {
             if records_cap.is_none() {
@@ -265,7 +275,11 @@ pub fn kafka_source<'scope>(
                     // marks double as the tick that lets quiet cameras close their windows.
                     for &partition in &owned {
                         let next_offset = positions.get(&partition).copied().unwrap_or(-1);
-                        session.give(OffsetMark { partition, next_offset });
+                        session.give(OffsetMark {
+                            partition,
+                            next_offset,
+                            behind,
+                        });
                     }
                 }
                 if stopping {
@@ -316,6 +330,7 @@ pub fn kafka_source<'scope>(
                     }
                 }
             }
+            behind = throttled || read >= max_poll;
             if read >= max_poll {
                 activator.activate();
             } else {
