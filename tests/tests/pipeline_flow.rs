@@ -198,3 +198,95 @@ fn test_retention() {
     );
     sweep("events_deleted=0 metrics_deleted=0");
 }
+
+#[test]
+fn congestion_opens_alerts_and_every_commit_is_announced() {
+    use fallible_iterator::FallibleIterator;
+
+    let broker = Broker::get();
+    let db = TestDb::migrated("b2_alerts");
+    let topic = unique_name("alerts");
+    let messages = simulate(sim_config(3, 40.0, 3), recent_start_ms(10), 240_000);
+    produce(&broker.brokers, &topic, 3, &messages);
+    let detections = valid_detections(&messages);
+
+    let mut listener = db.client();
+    listener
+        .batch_execute("LISTEN b2_metrics; LISTEN b2_alerts;")
+        .expect("listen");
+    let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic).start();
+    let mut client = db.client();
+    wait_for("every detection stored", Duration::from_secs(120), || {
+        (count(&mut client, "SELECT count(*) FROM traffic_events") == detections.len() as i64)
+            .then_some(())
+    });
+    let windows = expected_camera_windows(&detections, 5_000).len() as i64;
+    wait_for(
+        "every camera window stored",
+        Duration::from_secs(60),
+        || {
+            (count(
+                &mut client,
+                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
+            ) == windows)
+                .then_some(())
+        },
+    );
+    assert!(pipeline.terminate(Duration::from_secs(30)).success());
+
+    // The simulated congestion episodes reach HIGH or SEVERE, and each such episode opened an alert.
+    let alerting = count(
+        &mut client,
+        "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL AND congestion_level IN ('HIGH', 'SEVERE')",
+    );
+    assert!(
+        alerting > 0,
+        "no HIGH/SEVERE window in four minutes of traffic"
+    );
+    let alerts = count(&mut client, "SELECT count(*) FROM alerts");
+    assert!(alerts > 0);
+    // Every alert opened on an alerting window of its camera, and no camera has two open at once.
+    let orphans = count(
+        &mut client,
+        "SELECT count(*) FROM alerts a WHERE NOT EXISTS (
+             SELECT 1 FROM traffic_metrics m WHERE m.camera_id = a.camera_id AND m.lane_id IS NULL
+             AND m.window_start = a.opened_window_start AND m.congestion_level IN ('HIGH', 'SEVERE'))",
+    );
+    assert_eq!(orphans, 0);
+    let doubles = count(
+        &mut client,
+        "SELECT count(*) FROM (SELECT camera_id FROM alerts WHERE status = 'active'
+                               GROUP BY camera_id HAVING count(*) > 1) d",
+    );
+    assert_eq!(doubles, 0);
+    let bad_resolutions = count(
+        &mut client,
+        "SELECT count(*) FROM alerts WHERE (status = 'resolved') <> (resolved_at IS NOT NULL)
+             OR resolved_at < opened_at OR peak_severity NOT IN ('HIGH', 'SEVERE')",
+    );
+    assert_eq!(bad_resolutions, 0);
+
+    // NOTIFY after commit: one b2_metrics per camera window, one b2_alerts 'opened' per alert.
+    let mut metrics_notes = 0i64;
+    let mut opened_notes = 0i64;
+    let mut notifications = listener.notifications();
+    let mut iter = notifications.timeout_iter(Duration::from_secs(2));
+    while let Some(n) = iter.next().expect("notifications") {
+        let payload: serde_json::Value = serde_json::from_str(n.payload()).expect("JSON payload");
+        match n.channel() {
+            "b2_metrics" => {
+                assert!(
+                    payload["camera_id"].is_string() && payload["congestion_level"].is_string()
+                );
+                metrics_notes += 1;
+            }
+            "b2_alerts" if payload["event"] == "opened" => {
+                assert!(payload["alert_id"].as_i64().is_some_and(|id| id > 0));
+                opened_notes += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(metrics_notes, windows);
+    assert_eq!(opened_notes, alerts);
+}

@@ -9,7 +9,7 @@ use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 use serde_json::json;
 
-use operators::alerts::{AlertRecord, AlertTransition};
+use operators::alerts::AlertTransition;
 use operators::metrics::WindowResult;
 
 use crate::sink::CommitBatch;
@@ -241,67 +241,127 @@ fn upsert_windows(
     Ok(())
 }
 
+/// All alert changes of a batch in two statements: one upsert of each alert's latest state,
+/// then one NOTIFY per change (in order), so a burst of alerts costs no more round trips.
 fn write_alerts(
     tx: &mut Transaction<'_>,
     alerts: &[AlertTransition],
 ) -> Result<u64, postgres::Error> {
+    if alerts.is_empty() {
+        return Ok(0);
+    }
+    // Latest state per alert, and when it opened if that happened in this batch.
+    let mut latest: BTreeMap<(&str, i64), (&AlertTransition, Option<i64>)> = BTreeMap::new();
     for transition in alerts {
-        let (event, a): (&str, &AlertRecord) = match transition {
-            AlertTransition::Opened(a) => ("opened", a),
-            AlertTransition::Updated(a) => ("updated", a),
-            AlertTransition::Resolved(a) => ("resolved", a),
-        };
-        let opened_start = timestamp(a.opened_window_start_ms);
+        let a = transition.record();
+        let opened_at =
+            matches!(transition, AlertTransition::Opened(_)).then_some(a.updated_window_end_ms);
+        let entry = latest
+            .entry((a.camera_id.as_str(), a.opened_window_start_ms))
+            .or_insert((transition, opened_at));
+        entry.0 = transition;
+        entry.1 = entry.1.or(opened_at);
+    }
+    let n = latest.len();
+    let mut camera = Vec::with_capacity(n);
+    let mut opened_start = Vec::with_capacity(n);
+    let mut alert_type = Vec::with_capacity(n);
+    let mut severity = Vec::with_capacity(n);
+    let mut peak = Vec::with_capacity(n);
+    let mut score = Vec::with_capacity(n);
+    let mut message = Vec::with_capacity(n);
+    let mut status = Vec::with_capacity(n);
+    let mut opened_at = Vec::with_capacity(n);
+    let mut updated_at = Vec::with_capacity(n);
+    let mut resolved_at = Vec::with_capacity(n);
+    for ((camera_id, start_ms), (transition, opened_ms)) in &latest {
+        let a = transition.record();
         let at = timestamp(a.updated_window_end_ms);
-        let severity = a.severity.as_str();
-        let peak = a.peak_severity.as_str();
-        let row = match transition {
-            AlertTransition::Opened(_) => tx.query_one(
-                "INSERT INTO alerts (camera_id, alert_type, severity, peak_severity, road_segment, score,
-                     message, status, opened_window_start, opened_at, updated_at)
-                 VALUES ($1, $2, $3, $4, (SELECT road_segment FROM cameras WHERE camera_id = $1),
-                     $5, $6, 'active', $7, $8, $8)
-                 ON CONFLICT (camera_id, opened_window_start) DO UPDATE SET
-                     severity = EXCLUDED.severity, peak_severity = EXCLUDED.peak_severity,
-                     score = EXCLUDED.score, message = EXCLUDED.message, updated_at = EXCLUDED.updated_at
-                 RETURNING alert_id, road_segment",
-                &[&a.camera_id, &a.alert_type, &severity, &peak, &a.score, &a.message, &opened_start, &at],
-            )?,
-            AlertTransition::Updated(_) => tx.query_one(
-                "UPDATE alerts SET severity = $3, peak_severity = $4, score = $5, message = $6, updated_at = $7
-                 WHERE camera_id = $1 AND opened_window_start = $2
-                 RETURNING alert_id, road_segment",
-                &[&a.camera_id, &opened_start, &severity, &peak, &a.score, &a.message, &at],
-            )?,
-            AlertTransition::Resolved(_) => tx.query_one(
-                "UPDATE alerts SET status = 'resolved', resolved_at = $3, updated_at = $3, message = $4
-                 WHERE camera_id = $1 AND opened_window_start = $2
-                 RETURNING alert_id, road_segment",
-                &[&a.camera_id, &opened_start, &at, &a.message],
-            )?,
+        let resolved = matches!(transition, AlertTransition::Resolved(_));
+        camera.push(*camera_id);
+        opened_start.push(timestamp(*start_ms));
+        alert_type.push(a.alert_type.as_str());
+        severity.push(a.severity.as_str());
+        peak.push(a.peak_severity.as_str());
+        score.push(a.score);
+        message.push(a.message.as_str());
+        status.push(if resolved { "resolved" } else { "active" });
+        opened_at.push(timestamp(opened_ms.unwrap_or(a.updated_window_end_ms)));
+        updated_at.push(at);
+        resolved_at.push(resolved.then_some(at));
+    }
+    let rows = tx.query(
+        "INSERT INTO alerts AS a (camera_id, opened_window_start, alert_type, severity, peak_severity,
+             score, message, status, opened_at, updated_at, resolved_at, road_segment)
+         SELECT u.*, c.road_segment
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::float8[],
+                     $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+              AS u(camera_id, opened_window_start, alert_type, severity, peak_severity, score, message,
+                   status, opened_at, updated_at, resolved_at)
+         LEFT JOIN cameras c ON c.camera_id = u.camera_id
+         ON CONFLICT (camera_id, opened_window_start) DO UPDATE SET
+             severity = EXCLUDED.severity, peak_severity = EXCLUDED.peak_severity,
+             score = EXCLUDED.score, message = EXCLUDED.message, status = EXCLUDED.status,
+             updated_at = EXCLUDED.updated_at, resolved_at = EXCLUDED.resolved_at
+         RETURNING a.camera_id, (extract(epoch FROM a.opened_window_start) * 1000)::bigint,
+                   a.alert_id, a.road_segment",
+        &[
+            &camera,
+            &opened_start,
+            &alert_type,
+            &severity,
+            &peak,
+            &score,
+            &message,
+            &status,
+            &opened_at,
+            &updated_at,
+            &resolved_at,
+        ],
+    )?;
+    let ids: BTreeMap<(String, i64), (i64, Option<String>)> = rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
+        .collect();
+    let mut payloads = Vec::with_capacity(alerts.len());
+    for transition in alerts {
+        let a = transition.record();
+        let event = match transition {
+            AlertTransition::Opened(_) => "opened",
+            AlertTransition::Updated(_) => "updated",
+            AlertTransition::Resolved(_) => "resolved",
         };
-        let alert_id: i64 = row.get(0);
-        let road_segment: Option<String> = row.get(1);
-        let payload = json!({
-            "event": event,
-            "alert_id": alert_id,
-            "camera_id": a.camera_id,
-            "alert_type": a.alert_type,
-            "severity": severity,
-            "road_segment": road_segment,
-            "score": a.score,
-            "message": a.message,
-            "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        });
-        tx.execute("SELECT pg_notify('b2_alerts', $1)", &[&payload.to_string()])?;
-        if event == "opened" {
+        let (alert_id, road_segment) = ids
+            .get(&(a.camera_id.clone(), a.opened_window_start_ms))
+            .cloned()
+            .unwrap_or((0, None));
+        payloads.push(
+            json!({
+                "event": event,
+                "alert_id": alert_id,
+                "camera_id": a.camera_id,
+                "alert_type": a.alert_type,
+                "severity": a.severity.as_str(),
+                "road_segment": road_segment,
+                "score": a.score,
+                "message": a.message,
+                "at": timestamp(a.updated_window_end_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+            .to_string(),
+        );
+        if let AlertTransition::Opened(_) = transition {
             log::info!(
-                "alert_opened alert_id={alert_id} camera_id={} severity={severity} score={:.3}",
+                "alert_opened alert_id={alert_id} camera_id={} severity={} score={:.3}",
                 a.camera_id,
+                a.severity.as_str(),
                 a.score
             );
         }
     }
+    tx.execute(
+        "SELECT pg_notify('b2_alerts', p) FROM UNNEST($1::text[]) AS p",
+        &[&payloads],
+    )?;
     Ok(alerts.len() as u64)
 }
 
