@@ -104,12 +104,12 @@ impl CameraState {
                 .camera
                 .add(&det.vehicle_id, det.kind, det.confidence, speed);
             if let Some(lane) = &det.lane_id {
-                window.lanes.entry(lane.clone()).or_default().add(
-                    &det.vehicle_id,
-                    det.kind,
-                    det.confidence,
-                    speed,
-                );
+                // Look up before inserting: cloning the lane id for every event shows in profiles.
+                let lane_acc = match window.lanes.get_mut(lane) {
+                    Some(acc) => acc,
+                    None => window.lanes.entry(lane.clone()).or_default(),
+                };
+                lane_acc.add(&det.vehicle_id, det.kind, det.confidence, speed);
             }
         }
         self.watermark.observe(det.ts_ms, processing_ms, config);

@@ -5,6 +5,10 @@
 //! the bare Kafka and COPY ceilings. Each run prints one JSON object on stdout and one readable
 //! line on stderr; logs go to stderr as JSON lines.
 
+/// Many small short-lived allocations per event: mimalloc handles them markedly faster than glibc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -6,6 +6,10 @@
 //! benchmarks; the traffic options (`--rate`, `--cameras`, `--frames`,
 //! `--bad-ratio`, ...) shape that file exactly as they shape live traffic.
 
+/// Many small short-lived allocations per event: mimalloc handles them markedly faster than glibc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

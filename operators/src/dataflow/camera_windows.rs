@@ -110,7 +110,9 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
             Pipeline,
             "CameraWindows",
             move |_capability, _info| {
-                let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Located>)> = BTreeMap::new();
+                // Batches are kept whole (not appended element by element): records are large to move.
+                let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Vec<Located>>)> =
+                    BTreeMap::new();
                 let mut cameras: HashMap<String, CameraState> = HashMap::new();
                 let mut resumed = false;
                 let mut behind: BTreeSet<Epoch> = BTreeSet::new();
@@ -123,7 +125,7 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                             let entry = stash
                                 .entry(*cap.time())
                                 .or_insert_with(|| (cap, Vec::new()));
-                            entry.1.append(batch);
+                            entry.1.push(std::mem::take(batch));
                         }
                     });
                     ticks.for_each_stamp(|cap, data| {
@@ -169,7 +171,7 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                         let snapshot = settings.snapshot();
                         let mut session = output.session(&cap);
                         let mut dirty = BTreeSet::new();
-                        for located in batch {
+                        for located in batch.into_iter().flatten() {
                             let camera_id = &located.detection.camera_id;
                             let state = match cameras.get_mut(camera_id) {
                                 Some(state) => state,
