@@ -1,10 +1,39 @@
-//! The REST + WebSocket query server is delivered by its own issue; until then this binary only
-//! says so, so that scripts and deployments can already refer to it.
+//! `query-server`: configuration from the environment (see `.env.example`), then [`query_server::run`]
+//! until SIGTERM or Ctrl-C.
 
-fn main() {
-    eprintln!(
-        "query-server: not available in this build yet; the pipeline writes to PostgreSQL \
-         (see README.md for the psql walkthrough)"
-    );
-    std::process::exit(2);
+use anyhow::Context;
+
+/// Many small allocations per request: mimalloc serves them faster than glibc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    query_server::telemetry::init_logging();
+    let config = query_server::Config::from_env().context("invalid configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(e) => {
+                        log::error!("cannot watch SIGTERM: {e}");
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            log::info!("shutdown_requested");
+            let _ = stop.send(true);
+        });
+        query_server::run(config, shutdown)
+            .await
+            .context("query server failed")
+    })
 }

@@ -1,0 +1,82 @@
+//! Configuration from the environment (`.env.example` lists every variable).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}={value:?} is not valid: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    /// Checked by `/health` only.
+    pub kafka_brokers: String,
+    /// Admin routes are closed when unset.
+    pub admin_api_key: Option<String>,
+    /// Origins allowed by CORS; `*` allows any.
+    pub cors_allowed_origins: Vec<String>,
+    pub max_connections: usize,
+    pub db_pool_size: u32,
+    pub max_body_bytes: usize,
+    pub header_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.trim().parse().map_err(|e: T::Err| ConfigError {
+                name,
+                value,
+                reason: e.to_string(),
+            })
+        }
+        Ok(Self {
+            addr: parse(
+                "QUERY_SERVER_ADDR",
+                text("QUERY_SERVER_ADDR", "127.0.0.1:18001"),
+            )?,
+            database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/traffic"),
+            kafka_brokers: text("KAFKA_BROKERS", "localhost:9092"),
+            admin_api_key: lookup("ADMIN_API_KEY").filter(|k| !k.is_empty()),
+            cors_allowed_origins: text("CORS_ALLOWED_ORIGINS", "*")
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            max_connections: parse(
+                "QUERY_SERVER_MAX_CONNECTIONS",
+                text("QUERY_SERVER_MAX_CONNECTIONS", "1024"),
+            )?,
+            db_pool_size: parse(
+                "QUERY_SERVER_DB_POOL_SIZE",
+                text("QUERY_SERVER_DB_POOL_SIZE", "8"),
+            )?,
+            max_body_bytes: parse(
+                "QUERY_SERVER_MAX_BODY_BYTES",
+                text("QUERY_SERVER_MAX_BODY_BYTES", "65536"),
+            )?,
+            header_timeout: Duration::from_secs(parse(
+                "QUERY_SERVER_HEADER_TIMEOUT_SECONDS",
+                text("QUERY_SERVER_HEADER_TIMEOUT_SECONDS", "30"),
+            )?),
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! Typed query-string parameters. Every failure is a 400 that names the parameter; unknown
+//! parameters are ignored (clients add cache-busters and the like).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl Params {
+    pub fn parse(query: Option<&str>) -> Self {
+        let values = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        Self { values }
+    }
+
+    /// A present, non-empty value (an empty `?a=` counts as absent).
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.text(name)
+            .ok_or_else(|| ApiError::bad_param(name, "is required"))
+    }
+
+    /// An ISO 8601 instant: RFC 3339 (`2026-05-01T00:00:00Z`, with any offset), or a date-time
+    /// without offset or a bare date, both read as UTC.
+    pub fn datetime(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.text(name)
+            .map(|v| {
+                parse_instant(v).ok_or_else(|| {
+                    ApiError::bad_param(
+                        name,
+                        format!("{v:?} is not an ISO 8601 date-time (e.g. 2026-05-01T00:00:00Z)"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    pub fn required_datetime(&self, name: &str) -> Result<DateTime<Utc>, ApiError> {
+        self.datetime(name)?
+            .ok_or_else(|| ApiError::bad_param(name, "is required (ISO 8601 date-time)"))
+    }
+
+    /// An integer within `min..=max`, or `default` when absent.
+    pub fn int(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+        match self.text(name) {
+            None => Ok(default),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                Ok(_) => Err(ApiError::bad_param(
+                    name,
+                    format!("must be between {min} and {max}"),
+                )),
+                Err(_) => Err(ApiError::bad_param(
+                    name,
+                    format!("{v:?} is not an integer"),
+                )),
+            },
+        }
+    }
+
+    /// One of `allowed` (case-insensitive), returned in its canonical spelling.
+    pub fn choice(
+        &self,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Result<Option<&'static str>, ApiError> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(v) => allowed
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(v))
+                .copied()
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::bad_param(name, format!("must be one of {}", allowed.join(", ")))
+                }),
+        }
+    }
+}
+
+/// `from`/`to` style ranges: both optional, `from` must not be after `to`.
+pub fn range(
+    params: &Params,
+    from_name: &str,
+    to_name: &str,
+    default_from: DateTime<Utc>,
+    default_to: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let from = params.datetime(from_name)?.unwrap_or(default_from);
+    let to = params.datetime(to_name)?.unwrap_or(default_to);
+    if from > to {
+        return Err(ApiError::bad_param(
+            from_name,
+            format!("must not be after '{to_name}'"),
+        ));
+    }
+    Ok((from, to))
+}
+
+pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(v, format) {
+            return Some(t.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// UTC RFC 3339 with milliseconds, the format of every timestamp the API returns.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_iso_variants_as_utc() {
+        let z = parse_instant("2026-05-01T00:00:00Z").expect("rfc3339");
+        assert_eq!(parse_instant("2026-05-01T02:00:00+02:00"), Some(z));
+        assert_eq!(parse_instant("2026-05-01T00:00:00"), Some(z));
+        assert_eq!(parse_instant("2026-05-01"), Some(z));
+        assert_eq!(parse_instant("yesterday"), None);
+    }
+
+    #[test]
+    fn errors_name_the_parameter() {
+        let p = Params::parse(Some("limit=abc&from=nope&severity=x&to=2026-01-01"));
+        assert!(p
+            .int("limit", 10, 1, 100)
+            .expect_err("abc")
+            .message
+            .contains("'limit'"));
+        assert!(p
+            .datetime("from")
+            .expect_err("nope")
+            .message
+            .contains("'from'"));
+        assert!(p
+            .choice("severity", &["HIGH"])
+            .expect_err("x")
+            .message
+            .contains("'severity'"));
+        let inverted = Params::parse(Some("from=2026-02-01&to=2026-01-01"));
+        let err = range(&inverted, "from", "to", Utc::now(), Utc::now()).expect_err("inverted");
+        assert_eq!(err.status, hyper::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn decodes_percent_encoding_and_ignores_empty() {
+        let p = Params::parse(Some("from=2026-05-01T00%3A00%3A00Z&camera_id="));
+        assert!(p.datetime("from").expect("valid").is_some());
+        assert_eq!(p.text("camera_id"), None);
+    }
+}

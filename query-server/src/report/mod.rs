@@ -1,0 +1,1 @@
+//! Reports rendered by the API.

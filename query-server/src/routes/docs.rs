@@ -1,0 +1,13 @@
+//! PLACEHOLDER: replaced by the real handlers.
+
+use crate::context::{Ctx, Req};
+use crate::error::ApiError;
+use crate::http::ApiResult;
+
+pub async fn openapi(_ctx: &Ctx, _req: &Req) -> ApiResult {
+    Err(ApiError::unavailable("not built yet"))
+}
+
+pub async fn page(_ctx: &Ctx, _req: &Req) -> ApiResult {
+    Err(ApiError::unavailable("not built yet"))
+}

@@ -1,0 +1,13 @@
+//! PLACEHOLDER: replaced by the real handlers.
+
+use crate::context::{Ctx, Req};
+use crate::error::ApiError;
+use crate::http::ApiResult;
+
+pub async fn heatmap(_ctx: &Ctx, _req: &Req) -> ApiResult {
+    Err(ApiError::unavailable("not built yet"))
+}
+
+pub async fn incidents(_ctx: &Ctx, _req: &Req) -> ApiResult {
+    Err(ApiError::unavailable("not built yet"))
+}
