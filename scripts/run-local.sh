@@ -75,7 +75,10 @@ TOPIC_PARTITIONS=4
 
 BIN="$REPO_ROOT/target/release"
 METRICS_URL="http://${PIPELINE_METRICS_ADDR:-127.0.0.1:9100}/metrics"
-QUERY_URL="http://127.0.0.1:18001"
+export QUERY_SERVER_ADDR="${QUERY_SERVER_ADDR:-127.0.0.1:18001}"
+# Local demo key, as in the original's compose file; set ADMIN_API_KEY to choose another.
+export ADMIN_API_KEY="${ADMIN_API_KEY:-my-secret-123}"
+QUERY_URL="http://$QUERY_SERVER_ADDR"
 
 cat >&2 <<EOF
 ==> Running the traffic system locally:
@@ -85,7 +88,7 @@ cat >&2 <<EOF
     3. Kafka-protocol broker (tansu) on $KAFKA_BROKERS
        (the first run builds it: about 9 minutes)
     4. topic $TOPIC with $TOPIC_PARTITIONS partitions
-    5. pipeline migrate, then pipeline -w $WORKERS
+    5. pipeline migrate, then pipeline -w $WORKERS, then query-server on $QUERY_URL
 EOF
 if ((WITH_PRODUCER)); then
     echo "    6. mock-producer --cameras 4 --rate 60 --with-lanes${PRODUCER_EXTRA[*]:+ ${PRODUCER_EXTRA[*]}}" >&2
@@ -95,6 +98,7 @@ echo "    Ctrl-C stops everything this script started." >&2
 STARTED_BROKER=0
 STARTED_POSTGRES=0
 PIPELINE_PID=""
+QUERY_PID=""
 PRODUCER_PID=""
 CLEANED=0
 
@@ -107,6 +111,9 @@ cleanup() {
     info "shutting down"
     if [[ -n "$PRODUCER_PID" ]]; then
         stop_bg mock-producer 10
+    fi
+    if [[ -n "$QUERY_PID" ]]; then
+        stop_bg query-server 15
     fi
     if [[ -n "$PIPELINE_PID" ]]; then
         # SIGTERM lets the pipeline flush its open windows to PostgreSQL.
@@ -171,6 +178,15 @@ pid_alive "$PIPELINE_PID" || {
 }
 info "pipeline running (pid $PIPELINE_PID, $WORKERS workers)"
 
+start_bg query-server "$BIN/query-server"
+QUERY_PID="$BG_PID"
+sleep 1
+pid_alive "$QUERY_PID" || {
+    tail -n 30 "$LOG_DIR/query-server.log" >&2 || true
+    die "the query server exited right after starting; log: .local/log/query-server.log"
+}
+info "query server running (pid $QUERY_PID) on $QUERY_URL"
+
 # ------------------------------------------------------------------ 6. producer
 if ((WITH_PRODUCER)); then
     start_bg mock-producer "$BIN/mock-producer" --cameras 4 --rate 60 --with-lanes \
@@ -188,10 +204,9 @@ cat >&2 <<EOF
 
 ==> The traffic system is running.
     pipeline metrics : $METRICS_URL
-    logs             : .local/log/ (pipeline.log, mock-producer.log, tansu.log)
+    query server     : $QUERY_URL   (API docs: $QUERY_URL/docs, admin key: \$ADMIN_API_KEY)
+    logs             : .local/log/ (pipeline.log, query-server.log, mock-producer.log, tansu.log)
     database         : psql $DATABASE_URL
-    query server     : $QUERY_URL (once available; target/release/query-server is
-                       built but not started by this script yet)
     Press Ctrl-C to stop.
 
 EOF

@@ -80,3 +80,41 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_original() {
+        let c = Config::from_lookup(|_| None).expect("defaults");
+        assert_eq!(c.addr.to_string(), "127.0.0.1:18001");
+        assert!(c.admin_api_key.is_none());
+        assert_eq!(c.cors_allowed_origins, vec!["*".to_owned()]);
+    }
+
+    #[test]
+    fn env_example_lists_every_variable() {
+        let names = std::cell::RefCell::new(Vec::new());
+        Config::from_lookup(|name| {
+            names.borrow_mut().push(name.to_owned());
+            None
+        })
+        .expect("defaults");
+        let example = include_str!("../../.env.example");
+        for name in names.into_inner() {
+            assert!(
+                example.lines().any(|l| l.starts_with(&format!("{name}="))),
+                "{name} is missing from .env.example"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_numbers_name_the_variable() {
+        let err =
+            Config::from_lookup(|n| (n == "QUERY_SERVER_DB_POOL_SIZE").then(|| "many".to_owned()))
+                .expect_err("not a number");
+        assert!(err.to_string().contains("QUERY_SERVER_DB_POOL_SIZE"));
+    }
+}

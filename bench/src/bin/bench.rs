@@ -45,6 +45,27 @@ enum Command {
     Load(LoadArgs),
     /// Kafka -> pipeline -> PostgreSQL on a fresh topic and database, with the bare ceilings.
     E2e(E2eArgs),
+    /// Closed-loop HTTP load on loopback URLs: requests/s and p50/p99 latency per URL.
+    Http(HttpArgs),
+    /// A bare hyper server answering one fixed JSON body: the ceiling for `http` runs.
+    HelloServer(HelloArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct HttpArgs {
+    /// Loopback URL to load, repeatable (each is run in turn).
+    #[arg(long = "url", required = true)]
+    urls: Vec<String>,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    #[arg(long, default_value_t = 10)]
+    duration_s: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct HelloArgs {
+    #[arg(long, default_value = "127.0.0.1:18099")]
+    addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,5 +250,30 @@ fn main() -> anyhow::Result<()> {
             .context("e2e run failed")?;
             report::emit(&result.json, &result.summary)
         }
+        Command::Http(args) => {
+            for url in args.urls {
+                let load = bench::harness::http::HttpLoad {
+                    url,
+                    connections: args.connections,
+                    duration: Duration::from_secs(args.duration_s),
+                };
+                let result = bench::harness::http::run(&load).context("http run failed")?;
+                let mut json = result.to_json(&load);
+                json["mode"] = "http".into();
+                let line = format!(
+                    "http: {} | {} conns | {:.0} req/s | p50 {:.2} ms p99 {:.2} ms | errors {} non-2xx {}",
+                    load.url,
+                    load.connections,
+                    result.requests as f64 / result.elapsed_s,
+                    result.p50_ms,
+                    result.p99_ms,
+                    result.errors,
+                    result.non_2xx
+                );
+                report::emit(&json, &line)?;
+            }
+            Ok(())
+        }
+        Command::HelloServer(args) => bench::harness::hello::serve(args.addr),
     }
 }

@@ -7,6 +7,8 @@
 //! - [`e2e`]: load, then the real `pipeline` binary from Kafka to PostgreSQL, timed by the
 //!   committed Kafka positions, with latency read from its Prometheus histograms; then the
 //!   [`ceilings`] on the same data: a bare consumer drain and a bare binary COPY.
+//! - [`http`]: a closed-loop HTTP/1.1 load (keep-alive connections, HDR latency histogram) and
+//!   [`hello`], the bare hyper server that is its ceiling.
 //! - [`report`]: each run's result as one JSON object on stdout and one readable line on stderr.
 //! - [`prom`]: just enough of the Prometheus text format to read histograms and counters.
 //!
@@ -15,6 +17,8 @@
 pub mod ceilings;
 pub mod e2e;
 pub mod generate;
+pub mod hello;
+pub mod http;
 pub mod load;
 pub mod prom;
 pub mod replay;
