@@ -49,6 +49,21 @@ enum Command {
     Http(HttpArgs),
     /// A bare hyper server answering one fixed JSON body: the ceiling for `http` runs.
     HelloServer(HelloArgs),
+    /// Write camera history straight into PostgreSQL (for the HTTP runs).
+    SeedHistory(SeedArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SeedArgs {
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/traffic_bench"
+    )]
+    database_url: String,
+    #[arg(long, default_value_t = 100)]
+    cameras: u32,
+    #[arg(long, default_value_t = 24)]
+    hours: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -275,5 +290,19 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::HelloServer(args) => bench::harness::hello::serve(args.addr),
+        Command::SeedHistory(args) => {
+            let started = std::time::Instant::now();
+            let rows =
+                bench::harness::seed::seed_history(&args.database_url, args.cameras, args.hours)?;
+            let json = serde_json::json!({"mode": "seed-history", "rows": rows, "cameras": args.cameras, "hours": args.hours,
+                "elapsed_s": started.elapsed().as_secs_f64()});
+            report::emit(
+                &json,
+                &format!(
+                    "seed-history: {rows} traffic_metrics rows for {} cameras over {} h",
+                    args.cameras, args.hours
+                ),
+            )
+        }
     }
 }

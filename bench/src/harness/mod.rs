@@ -9,6 +9,7 @@
 //!   [`ceilings`] on the same data: a bare consumer drain and a bare binary COPY.
 //! - [`http`]: a closed-loop HTTP/1.1 load (keep-alive connections, HDR latency histogram) and
 //!   [`hello`], the bare hyper server that is its ceiling.
+//! - [`seed`]: camera history written straight into PostgreSQL, for the HTTP runs.
 //! - [`report`]: each run's result as one JSON object on stdout and one readable line on stderr.
 //! - [`prom`]: just enough of the Prometheus text format to read histograms and counters.
 //!
@@ -23,6 +24,7 @@ pub mod load;
 pub mod prom;
 pub mod replay;
 pub mod report;
+pub mod seed;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
