@@ -7,6 +7,7 @@
 //! - [`routes`]: one file per domain (health, cameras, metrics, dashboard, map, alerts,
 //!   analytics, admin, predict, docs, telemetry); every handler returns `Result<Response, ApiError>`.
 //! - [`report`]: the PDF report.
+//! - [`openapi`]: the OpenAPI 3.1 document, built from the route table (served by `routes::docs`).
 //! - [`error`]: [`error::ApiError`], turned into `{"error","status"}` JSON in one place.
 //! - [`params`]: typed query parameters (400 naming the parameter).
 //! - [`db`]: the r2d2 pool; queries run on tokio's blocking pool, never on the executor.
@@ -17,6 +18,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod openapi;
 pub mod params;
 pub mod report;
 pub mod router;

@@ -2,12 +2,14 @@
 //!
 //! - [`services`]: the broker and database, from `KAFKA_BROKERS` / `DATABASE_URL` when set and
 //!   reachable, else a broker started here (tansu, if installed) and the local PostgreSQL.
+//! - [`api`]: the real `query-server` binary and an HTTP client for it.
 //! - [`db`]: a fresh database per test, dropped afterwards, and row snapshots for comparisons.
 //! - [`process`]: the real `pipeline` binary as a child process (SIGTERM, `kill -9`, metrics).
 //! - [`traffic`]: simulated B1 traffic, produced to a per-test topic, and what it should yield.
 //!
 //! Nothing is skipped: a missing service fails the test with the command that provides it.
 
+pub mod api;
 pub mod db;
 pub mod process;
 pub mod services;

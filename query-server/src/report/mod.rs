@@ -1,1 +1,5 @@
 //! Reports rendered by the API.
+//!
+//! - [`pdf`]: the traffic report (`GET /api/analytics/report/pdf`), rendered from plain data.
+
+pub mod pdf;

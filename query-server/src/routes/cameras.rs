@@ -1,13 +1,158 @@
-//! PLACEHOLDER: replaced by the real handlers.
+//! `GET /cameras` and `GET /congestion/current`: every camera with its latest camera-wide
+//! window. The latest window per camera is a backward scan of the
+//! `(camera_id, lane_id, window_start)` unique index, one short LATERAL probe per camera.
+
+use chrono::{DateTime, Utc};
+use postgres::Row;
+use serde_json::{json, Value};
 
 use crate::context::{Ctx, Req};
 use crate::error::ApiError;
-use crate::http::ApiResult;
+use crate::http::{json, ApiResult};
+use crate::params::{rfc3339, Params};
 
-pub async fn list(_ctx: &Ctx, _req: &Req) -> ApiResult {
-    Err(ApiError::unavailable("not built yet"))
+/// A camera counts as active when a window of it closed within this many minutes.
+const ACTIVE_MINUTES: i32 = 5;
+
+/// Paging of the per-camera lists (`limit` default and maximum, `offset`): deployments have
+/// tens to thousands of cameras, so one default page holds them all.
+pub(crate) struct Page {
+    pub limit: i64,
+    pub offset: i64,
 }
 
-pub async fn congestion_current(_ctx: &Ctx, _req: &Req) -> ApiResult {
-    Err(ApiError::unavailable("not built yet"))
+impl Page {
+    pub const DEFAULT_LIMIT: i64 = 1000;
+    pub const MAX_LIMIT: i64 = 10_000;
+
+    pub fn parse(params: &Params) -> Result<Self, ApiError> {
+        Ok(Self {
+            limit: params.int("limit", Self::DEFAULT_LIMIT, 1, Self::MAX_LIMIT)?,
+            offset: params.int("offset", 0, 0, i64::from(i32::MAX))?,
+        })
+    }
+
+    /// What to pass as SQL `LIMIT`: one extra row tells whether another page exists.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// The list body: `items` (at most `limit` of `rows`), `count`, `limit`, `offset` and
+    /// `next_offset` (null on the last page).
+    pub fn body(&self, mut items: Vec<Value>) -> Value {
+        let more = items.len() as i64 > self.limit;
+        items.truncate(self.limit as usize);
+        json!({
+            "count": items.len(),
+            "limit": self.limit,
+            "offset": self.offset,
+            "next_offset": more.then_some(self.offset + self.limit),
+            "items": items,
+        })
+    }
+}
+
+fn time(row: &Row, column: &str) -> Option<String> {
+    row.get::<_, Option<DateTime<Utc>>>(column).map(rfc3339)
+}
+
+/// `GET /cameras`: every registered camera ordered by id, `active` when seen in the last five
+/// minutes, `latest` = its latest camera-wide window or null.
+pub async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
+    let page = Page::parse(&req.params)?;
+    let fetch = page.fetch();
+    let offset = page.offset;
+    let rows = ctx
+        .db
+        .run(move |client| {
+            Ok(client.query(
+                "SELECT c.camera_id, c.name, c.location, c.latitude, c.longitude, c.road_segment,
+                        c.lanes, c.last_seen_at,
+                        coalesce(c.last_seen_at > now() - make_interval(mins => $3::int), false) AS active,
+                        m.window_start, m.vehicle_count, m.avg_speed_kmh, m.congestion_level,
+                        m.congestion_score
+                 FROM cameras c
+                 LEFT JOIN LATERAL (
+                     SELECT window_start, vehicle_count, avg_speed_kmh, congestion_level, congestion_score
+                     FROM traffic_metrics t
+                     WHERE t.camera_id = c.camera_id AND t.lane_id IS NULL
+                     ORDER BY t.window_start DESC LIMIT 1
+                 ) m ON true
+                 ORDER BY c.camera_id
+                 LIMIT $1 OFFSET $2",
+                &[&fetch, &offset, &ACTIVE_MINUTES],
+            )?)
+        })
+        .await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            let latest = time(row, "window_start").map(|window_start| {
+                json!({
+                    "window_start": window_start,
+                    "vehicle_count": row.get::<_, Option<i32>>("vehicle_count"),
+                    "avg_speed_kmh": row.get::<_, Option<f64>>("avg_speed_kmh"),
+                    "congestion_level": row.get::<_, Option<String>>("congestion_level"),
+                    "congestion_score": row.get::<_, Option<f64>>("congestion_score"),
+                })
+            });
+            json!({
+                "camera_id": row.get::<_, String>("camera_id"),
+                "name": row.get::<_, Option<String>>("name"),
+                "location": row.get::<_, Option<String>>("location"),
+                "latitude": row.get::<_, Option<f64>>("latitude"),
+                "longitude": row.get::<_, Option<f64>>("longitude"),
+                "road_segment": row.get::<_, Option<String>>("road_segment"),
+                "lanes": row.get::<_, Option<i32>>("lanes"),
+                "last_seen_at": time(row, "last_seen_at"),
+                "active": row.get::<_, bool>("active"),
+                "latest": latest,
+            })
+        })
+        .collect();
+    json(&page.body(items))
+}
+
+/// `GET /congestion/current`: the latest camera-wide congestion of every camera that has
+/// metrics, ordered by camera id.
+pub async fn congestion_current(ctx: &Ctx, req: &Req) -> ApiResult {
+    let page = Page::parse(&req.params)?;
+    let fetch = page.fetch();
+    let offset = page.offset;
+    let rows = ctx
+        .db
+        .run(move |client| {
+            Ok(client.query(
+                "SELECT c.camera_id, c.road_segment, m.window_start, m.window_end,
+                        m.congestion_level, m.congestion_score, m.avg_speed_kmh, m.vehicle_count
+                 FROM cameras c
+                 JOIN LATERAL (
+                     SELECT window_start, window_end, congestion_level, congestion_score,
+                            avg_speed_kmh, vehicle_count
+                     FROM traffic_metrics t
+                     WHERE t.camera_id = c.camera_id AND t.lane_id IS NULL
+                     ORDER BY t.window_start DESC LIMIT 1
+                 ) m ON true
+                 ORDER BY c.camera_id
+                 LIMIT $1 OFFSET $2",
+                &[&fetch, &offset],
+            )?)
+        })
+        .await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "camera_id": row.get::<_, String>("camera_id"),
+                "road_segment": row.get::<_, Option<String>>("road_segment"),
+                "window_start": rfc3339(row.get("window_start")),
+                "window_end": rfc3339(row.get("window_end")),
+                "congestion_level": row.get::<_, String>("congestion_level"),
+                "congestion_score": row.get::<_, f64>("congestion_score"),
+                "avg_speed_kmh": row.get::<_, Option<f64>>("avg_speed_kmh"),
+                "vehicle_count": row.get::<_, i32>("vehicle_count"),
+            })
+        })
+        .collect();
+    json(&page.body(items))
 }

@@ -1,13 +1,166 @@
-//! PLACEHOLDER: replaced by the real handlers.
+//! `GET /api/map/heatmap` (per-camera congestion intensity over recent minutes) and
+//! `GET /api/map/incidents` (cameras currently at or above a congestion level).
+
+use chrono::{DateTime, Utc};
+use postgres::Row;
+use serde_json::{json, Value};
 
 use crate::context::{Ctx, Req};
-use crate::error::ApiError;
-use crate::http::ApiResult;
+use crate::http::{json, ApiResult};
+use crate::params::rfc3339;
+use crate::routes::cameras::Page;
 
-pub async fn heatmap(_ctx: &Ctx, _req: &Req) -> ApiResult {
-    Err(ApiError::unavailable("not built yet"))
+/// Congestion levels from lowest to highest; SQL ranks them with the same order.
+const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
+const LEVEL_RANK: &str =
+    "CASE congestion_level WHEN 'LOW' THEN 0 WHEN 'MODERATE' THEN 1 WHEN 'HIGH' THEN 2 ELSE 3 END";
+
+fn level_name(rank: i32) -> Option<&'static str> {
+    usize::try_from(rank)
+        .ok()
+        .and_then(|i| LEVELS.get(i))
+        .copied()
 }
 
-pub async fn incidents(_ctx: &Ctx, _req: &Req) -> ApiResult {
-    Err(ApiError::unavailable("not built yet"))
+/// `GET /api/map/heatmap?minutes=N` (default 5, 1..=1440): for every camera with camera-wide
+/// windows starting in the last N minutes, `intensity` = mean congestion score clamped to
+/// [0, 1], mean vehicle count, highest level and the number of windows; ordered by camera id.
+pub async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
+    let minutes = req.params.int("minutes", 5, 1, 1440)?;
+    let minutes_i32 = i32::try_from(minutes).unwrap_or(1440);
+    let page = Page::parse(&req.params)?;
+    let fetch = page.fetch();
+    let offset = page.offset;
+    let (now, rows) = ctx
+        .db
+        .run(move |client| {
+            let now: DateTime<Utc> = client.query_one("SELECT now()", &[])?.get(0);
+            let rows = client.query(
+                &format!(
+                    "SELECT c.camera_id, c.latitude, c.longitude, c.road_segment,
+                            least(greatest(avg(m.congestion_score), 0), 1) AS intensity,
+                            avg(m.vehicle_count)::float8 AS avg_vehicle_count,
+                            max({LEVEL_RANK}) AS max_rank,
+                            count(*) AS windows,
+                            max(m.window_start) AS latest_window_start
+                     FROM traffic_metrics m
+                     JOIN cameras c ON c.camera_id = m.camera_id
+                     WHERE m.lane_id IS NULL AND m.window_start >= $1::timestamptz - make_interval(mins => $2::int)
+                     GROUP BY c.camera_id
+                     ORDER BY c.camera_id
+                     LIMIT $3 OFFSET $4"
+                ),
+                &[&now, &minutes_i32, &fetch, &offset],
+            )?;
+            Ok((now, rows))
+        })
+        .await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "camera_id": row.get::<_, String>("camera_id"),
+                "latitude": row.get::<_, Option<f64>>("latitude"),
+                "longitude": row.get::<_, Option<f64>>("longitude"),
+                "road_segment": row.get::<_, Option<String>>("road_segment"),
+                "intensity": row.get::<_, f64>("intensity"),
+                "avg_vehicle_count": row.get::<_, f64>("avg_vehicle_count"),
+                "max_congestion_level": level_name(row.get("max_rank")),
+                "windows": row.get::<_, i64>("windows"),
+                "latest_window_start": rfc3339(row.get("latest_window_start")),
+            })
+        })
+        .collect();
+    let mut body = page.body(items);
+    body["minutes"] = json!(minutes);
+    body["since"] = json!(rfc3339(now - chrono::Duration::minutes(minutes)));
+    body["generated_at"] = json!(rfc3339(now));
+    json(&body)
+}
+
+/// `GET /api/map/incidents?severity=MODERATE|HIGH|SEVERE` (minimum level, default HIGH,
+/// case-insensitive): cameras whose latest camera-wide window is at or above it, most severe
+/// first, each with its most recent active alert (or null).
+pub async fn incidents(ctx: &Ctx, req: &Req) -> ApiResult {
+    let severity = req
+        .params
+        .choice("severity", &["MODERATE", "HIGH", "SEVERE"])?
+        .unwrap_or("HIGH");
+    let min_rank = LEVELS
+        .iter()
+        .position(|l| *l == severity)
+        .and_then(|i| i32::try_from(i).ok())
+        .unwrap_or(2);
+    let page = Page::parse(&req.params)?;
+    let fetch = page.fetch();
+    let offset = page.offset;
+    let rows = ctx
+        .db
+        .run(move |client| {
+            Ok(client.query(
+                &format!(
+                    "SELECT c.camera_id, c.name, c.latitude, c.longitude, c.road_segment,
+                            m.window_start, m.window_end, m.congestion_level, m.congestion_score,
+                            m.avg_speed_kmh, m.vehicle_count, m.rank,
+                            a.alert_id, a.alert_type, a.severity, a.peak_severity, a.score,
+                            a.message, a.opened_at, a.updated_at, a.acknowledged_by,
+                            a.acknowledged_at
+                     FROM cameras c
+                     JOIN LATERAL (
+                         SELECT window_start, window_end, congestion_level, congestion_score,
+                                avg_speed_kmh, vehicle_count, {LEVEL_RANK} AS rank
+                         FROM traffic_metrics t
+                         WHERE t.camera_id = c.camera_id AND t.lane_id IS NULL
+                         ORDER BY t.window_start DESC LIMIT 1
+                     ) m ON true
+                     LEFT JOIN LATERAL (
+                         SELECT alert_id, alert_type, severity, peak_severity, score, message,
+                                opened_at, updated_at, acknowledged_by, acknowledged_at
+                         FROM alerts al
+                         WHERE al.camera_id = c.camera_id AND al.status = 'active'
+                         ORDER BY al.opened_at DESC LIMIT 1
+                     ) a ON true
+                     WHERE m.rank >= $1
+                     ORDER BY m.rank DESC, m.congestion_score DESC, c.camera_id
+                     LIMIT $2 OFFSET $3"
+                ),
+                &[&min_rank, &fetch, &offset],
+            )?)
+        })
+        .await?;
+    let items = rows.iter().map(incident_json).collect();
+    let mut body = page.body(items);
+    body["severity"] = json!(severity);
+    json(&body)
+}
+
+fn incident_json(row: &Row) -> Value {
+    let alert = row.get::<_, Option<i64>>("alert_id").map(|alert_id| {
+        json!({
+            "alert_id": alert_id,
+            "alert_type": row.get::<_, String>("alert_type"),
+            "severity": row.get::<_, String>("severity"),
+            "peak_severity": row.get::<_, String>("peak_severity"),
+            "score": row.get::<_, f64>("score"),
+            "message": row.get::<_, String>("message"),
+            "opened_at": rfc3339(row.get("opened_at")),
+            "updated_at": rfc3339(row.get("updated_at")),
+            "acknowledged_by": row.get::<_, Option<String>>("acknowledged_by"),
+            "acknowledged_at": row.get::<_, Option<DateTime<Utc>>>("acknowledged_at").map(rfc3339),
+        })
+    });
+    json!({
+        "camera_id": row.get::<_, String>("camera_id"),
+        "name": row.get::<_, Option<String>>("name"),
+        "latitude": row.get::<_, Option<f64>>("latitude"),
+        "longitude": row.get::<_, Option<f64>>("longitude"),
+        "road_segment": row.get::<_, Option<String>>("road_segment"),
+        "window_start": rfc3339(row.get("window_start")),
+        "window_end": rfc3339(row.get("window_end")),
+        "congestion_level": row.get::<_, String>("congestion_level"),
+        "congestion_score": row.get::<_, f64>("congestion_score"),
+        "avg_speed_kmh": row.get::<_, Option<f64>>("avg_speed_kmh"),
+        "vehicle_count": row.get::<_, i32>("vehicle_count"),
+        "alert": alert,
+    })
 }

@@ -1,0 +1,712 @@
+//! The OpenAPI 3.1 document served at `/openapi.json` (and rendered by `/docs`).
+//!
+//! Paths and methods come from [`Route::ALL`], so a route cannot exist without being documented:
+//! [`operation`] matches every [`Route`] exhaustively and the compiler rejects a new route that
+//! has no entry. Path parameters are read from the templates themselves. What cannot be derived
+//! (summaries, query parameters, bodies, response schemas) is written here, next to each route.
+
+use serde_json::{json, Map, Value};
+
+use crate::router::Route;
+use crate::routes::admin::{
+    ADMIN_LIST_DEFAULT_LIMIT, ADMIN_LIST_MAX_LIMIT, BROADCAST_CHANNEL, BROADCAST_LEVELS,
+    MAX_BROADCAST_PAYLOAD_BYTES,
+};
+use crate::routes::predict::{HORIZON_DEFAULT, HORIZON_MAX, LOOKBACK_DEFAULT, LOOKBACK_MAX};
+
+/// Tags, in the order the docs page shows them.
+const TAGS: &[(&str, &str)] = &[
+    ("health", "Liveness and dependency reachability"),
+    ("cameras", "Cameras and their latest congestion"),
+    ("metrics", "Aggregated window metrics"),
+    ("dashboard", "Dashboard KPIs and recent events"),
+    ("map", "Map layers"),
+    ("alerts", "Congestion alerts"),
+    (
+        "analytics",
+        "Period analytics, comparisons and the PDF report",
+    ),
+    ("predict", "Congestion forecasts"),
+    ("admin", "Administration (token required)"),
+    ("meta", "Monitoring and API description"),
+];
+
+/// Status, description, and the content (media type, schema) if the response has a body.
+type Response = (u16, &'static str, Option<(&'static str, Value)>);
+
+/// What a route's entry in `paths` says beyond its method and template.
+struct Op {
+    tag: &'static str,
+    summary: &'static str,
+    description: String,
+    query: Vec<Value>,
+    body: Option<Value>,
+    responses: Vec<Response>,
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn query(name: &str, required: bool, description: &str, schema: Value) -> Value {
+    json!({
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    })
+}
+
+fn date_time(name: &str, description: &str) -> Value {
+    query(
+        name,
+        false,
+        description,
+        json!({"type": "string", "format": "date-time"}),
+    )
+}
+
+fn camera_param(required: bool) -> Value {
+    query(
+        "camera_id",
+        required,
+        "Camera id, e.g. `cam_01`.",
+        json!({"type": "string"}),
+    )
+}
+
+fn json_body(schema: &str) -> Option<(&'static str, Value)> {
+    Some(("application/json", schema_ref(schema)))
+}
+
+fn ok(description: &'static str, schema: &str) -> Response {
+    (200, description, json_body(schema))
+}
+
+fn err(status: u16, description: &'static str) -> Response {
+    (status, description, json_body("Error"))
+}
+
+fn op(tag: &'static str, summary: &'static str, description: &str) -> Op {
+    Op {
+        tag,
+        summary,
+        description: description.to_owned(),
+        query: Vec::new(),
+        body: None,
+        responses: Vec::new(),
+    }
+}
+
+impl Op {
+    fn query(mut self, params: Vec<Value>) -> Self {
+        self.query = params;
+        self
+    }
+
+    fn body(mut self, schema: &str) -> Self {
+        self.body = Some(json!({
+            "required": true,
+            "content": {"application/json": {"schema": schema_ref(schema)}},
+        }));
+        self
+    }
+
+    fn responds(mut self, responses: Vec<Response>) -> Self {
+        self.responses.extend(responses);
+        self
+    }
+}
+
+fn range_params(from: &str, to: &str) -> Vec<Value> {
+    vec![
+        date_time(
+            from,
+            "Start of the period (ISO 8601; without an offset read as UTC).",
+        ),
+        date_time(
+            to,
+            "End of the period (ISO 8601; without an offset read as UTC).",
+        ),
+    ]
+}
+
+fn alert_filters() -> Vec<Value> {
+    let mut params = range_params("from", "to");
+    params.extend([
+        query(
+            "severity",
+            false,
+            "Only alerts of this severity.",
+            json!({"type": "string", "enum": ["MODERATE", "HIGH", "SEVERE"]}),
+        ),
+        query(
+            "road_segment",
+            false,
+            "Only alerts on this road segment.",
+            json!({"type": "string"}),
+        ),
+        query(
+            "type",
+            false,
+            "Only alerts of this type, e.g. `congestion`.",
+            json!({"type": "string"}),
+        ),
+    ]);
+    params
+}
+
+fn admin_page_params() -> Vec<Value> {
+    vec![
+        query(
+            "limit",
+            false,
+            "Page size.",
+            json!({"type": "integer", "minimum": 1, "maximum": ADMIN_LIST_MAX_LIMIT, "default": ADMIN_LIST_DEFAULT_LIMIT}),
+        ),
+        query(
+            "offset",
+            false,
+            "Rows to skip; use `next_offset` of the previous page.",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+        ),
+    ]
+}
+
+/// Everything about a route except its method, template and path parameters.
+fn operation(route: Route) -> Op {
+    use Route::*;
+    let bad = || {
+        err(
+            400,
+            "A parameter is missing or malformed; the message names it",
+        )
+    };
+    let not_found = || err(404, "Unknown camera or resource");
+    let invalid = || {
+        err(
+            422,
+            "The body has the wrong shape or a value out of range; the message names the field",
+        )
+    };
+    match route {
+        Health => op("health", "Kafka and PostgreSQL reachability", "`degraded` is still HTTP 200.")
+            .responds(vec![ok("Service status", "Health")]),
+        Cameras => op("cameras", "Active cameras", "Cameras that have reported metrics, with their latest window.")
+            .responds(vec![ok("Cameras", "AnyJson")]),
+        MetricsCurrent => op("metrics", "Latest metrics of one camera", "The most recent closed window, camera-wide and per lane.")
+            .query(vec![camera_param(true)])
+            .responds(vec![ok("Latest window", "AnyJson"), bad(), not_found()]),
+        MetricsHistory => op("metrics", "Metrics history of one camera", "Closed windows of one camera in a period.")
+            .query({
+                let mut p = vec![camera_param(true)];
+                p.extend(range_params("from", "to"));
+                p
+            })
+            .responds(vec![ok("Windows", "AnyJson"), bad(), not_found()]),
+        CongestionCurrent => op("cameras", "Current congestion of every camera", "The latest camera-wide congestion score and level per camera.")
+            .responds(vec![ok("Congestion per camera", "AnyJson")]),
+        DashboardSummary => op("dashboard", "KPI summary", "Totals and averages across cameras.")
+            .responds(vec![ok("Summary", "AnyJson")]),
+        DashboardEvents => op("dashboard", "Recent raw traffic events", "Newest first.")
+            .query(vec![query("limit", false, "Number of events.", json!({"type": "integer", "minimum": 1, "default": 10}))])
+            .responds(vec![ok("Events", "AnyJson"), bad()]),
+        MapHeatmap => op("map", "Heatmap intensity per camera", "Traffic intensity over the last `minutes`.")
+            .query(vec![query("minutes", false, "Window to aggregate, in minutes.", json!({"type": "integer", "minimum": 1, "default": 5}))])
+            .responds(vec![ok("Intensity per camera", "AnyJson"), bad()]),
+        MapIncidents => op("map", "Cameras with elevated congestion", "Cameras whose latest level is at least `severity`.")
+            .query(vec![query("severity", false, "Minimum level.", json!({"type": "string", "enum": ["MODERATE", "HIGH", "SEVERE"]}))])
+            .responds(vec![ok("Incidents", "AnyJson"), bad()]),
+        AlertsCurrent => op("alerts", "Active alerts", "Alerts whose status is `active`.")
+            .responds(vec![ok("Alerts", "AnyJson")]),
+        AlertsHistory => op("alerts", "Alert history", "Alerts opened in a period, filtered.")
+            .query(alert_filters())
+            .responds(vec![ok("Alerts", "AnyJson"), bad()]),
+        AlertAcknowledge => op("alerts", "Acknowledge an alert", "Idempotent: acknowledging twice keeps the first acknowledgement.")
+            .body("AcknowledgeRequest")
+            .responds(vec![ok("The alert", "AnyJson"), bad(), not_found(), invalid()]),
+        AlertsExport => op("alerts", "Alert history as CSV", "Same filters as `/api/alerts/history`; streamed.")
+            .query(alert_filters())
+            .responds(vec![(200, "CSV file", Some(("text/csv", json!({"type": "string"})))), bad()]),
+        AnalyticsMetrics => op("analytics", "Metrics over a period", "Defaults to the last 24 hours.")
+            .query(range_params("start", "end"))
+            .responds(vec![ok("Aggregates", "AnyJson"), bad()]),
+        AnalyticsCompare => op("analytics", "Compare two periods", "Deltas and percent changes of period B against period A.")
+            .query(
+                ["start_a", "end_a", "start_b", "end_b"]
+                    .iter()
+                    .map(|name| query(name, true, "Period bound (ISO 8601).", json!({"type": "string", "format": "date-time"})))
+                    .collect(),
+            )
+            .responds(vec![ok("Comparison", "AnyJson"), bad()]),
+        AnalyticsReportPdf => op("analytics", "PDF report of a period", "Returned as an attachment.")
+            .query(range_params("start", "end"))
+            .responds(vec![(200, "PDF document", Some(("application/pdf", json!({"type": "string", "contentMediaType": "application/pdf"})))), bad()]),
+        PredictCongestion => op(
+            "predict",
+            "Congestion forecast of one camera",
+            "Forecast by an ST-GCN model over the camera graph. No forecast model bundle is loaded by this \
+             server, so after validating the parameters it answers 503 explaining that a bundle will be \
+             provided through FORECAST_MODEL_DIR (or STGCN_CHECKPOINT_PATH).",
+        )
+        .query(vec![
+            camera_param(true),
+            query("horizon_minutes", false, "How far ahead to forecast.", json!({"type": "integer", "minimum": 1, "maximum": HORIZON_MAX, "default": HORIZON_DEFAULT})),
+            query("lookback_minutes", false, "History the model reads.", json!({"type": "integer", "minimum": 1, "maximum": LOOKBACK_MAX, "default": LOOKBACK_DEFAULT})),
+        ])
+        .responds(vec![
+            bad(),
+            not_found(),
+            (503, "No forecast model bundle is loaded", json_body("ForecastUnavailable")),
+        ]),
+        AdminThresholdsGet => op("admin", "Congestion thresholds", "The model's run-time parameters.")
+            .responds(vec![ok("Thresholds", "Thresholds")]),
+        AdminThresholdsPut => op(
+            "admin",
+            "Change congestion thresholds",
+            "Any subset of the six parameters; the merged result must satisfy 0 < moderate < high < severe <= 1, \
+             weights >= 0 with a positive sum, and lane_capacity_per_window > 0. The running pipeline applies the \
+             change on its next window (NOTIFY `b2_thresholds`).",
+        )
+        .body("ThresholdsUpdate")
+        .responds(vec![ok("The stored thresholds", "Thresholds"), err(400, "The body is not JSON"), invalid()]),
+        AdminZonesList => op("admin", "Zones", "Ordered by `zone_id`.")
+            .query(admin_page_params())
+            .responds(vec![ok("A page of zones", "ZonePage"), bad()]),
+        AdminZonesCreate => op("admin", "Create a zone", "")
+            .body("ZoneCreate")
+            .responds(vec![(201, "The created zone", json_body("Zone")), err(400, "The body is not JSON"), invalid()]),
+        AdminZoneUpdate => op("admin", "Update a zone", "Only the fields present change; `null` clears `description` or `polygon`.")
+            .body("ZoneUpdate")
+            .responds(vec![ok("The updated zone", "Zone"), err(400, "Non-integer zone_id or a body that is not JSON"), err(404, "Unknown zone"), invalid()]),
+        AdminZoneDelete => op("admin", "Delete a zone", "")
+            .responds(vec![(204, "Deleted", None), err(400, "Non-integer zone_id"), err(404, "Unknown zone")]),
+        AdminCamerasList => op("admin", "Cameras with metadata and calibration", "Every row of the camera table, ordered by `camera_id`.")
+            .query(admin_page_params())
+            .responds(vec![ok("A page of cameras", "AdminCameraPage"), bad()]),
+        AdminCameraPut => op(
+            "admin",
+            "Create or update a camera",
+            "Absent or `null` fields keep their stored value. Calibration changes (lanes, metres_per_pixel, \
+             free_flow_speed_kmh, road_segment) reach the running pipeline through NOTIFY `b2_cameras`.",
+        )
+        .body("CameraUpdate")
+        .responds(vec![
+            ok("The updated camera", "AdminCamera"),
+            (201, "The created camera", json_body("AdminCamera")),
+            err(400, "Bad camera_id or a body that is not JSON"),
+            invalid(),
+        ]),
+        AdminBroadcast => op(
+            "admin",
+            "Broadcast a notification to operators",
+            &format!(
+                "Publishes `{{\"message\",\"level\",\"title\",\"ts\"}}` with NOTIFY on the PostgreSQL channel \
+                 `{BROADCAST_CHANNEL}`; anything LISTENing receives it. The encoded notification must fit in \
+                 {MAX_BROADCAST_PAYLOAD_BYTES} bytes. Delivery to dashboards over WebSocket is not part of this \
+                 server yet (a later issue): today only LISTENers on the channel receive broadcasts."
+            ),
+        )
+        .body("BroadcastRequest")
+        .responds(vec![(202, "Queued", json_body("BroadcastQueued")), err(400, "The body is not JSON"), invalid()]),
+        Prometheus => op("meta", "Prometheus metrics", "OpenMetrics text exposition of the server's request metrics.")
+            .responds(vec![(200, "Metrics", Some(("application/openmetrics-text", json!({"type": "string"}))))]),
+        OpenApi => op("meta", "This OpenAPI document", "")
+            .responds(vec![(200, "OpenAPI 3.1 document", Some(("application/json", json!({"type": "object"}))))]),
+        Docs => op("meta", "Interactive API documentation", "A self-contained page that renders `/openapi.json`.")
+            .responds(vec![(200, "HTML page", Some(("text/html", json!({"type": "string"}))))]),
+    }
+}
+
+/// Names of the `{...}` segments of a template, in order.
+pub fn template_params(template: &str) -> Vec<&str> {
+    template
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+fn path_param(name: &str) -> Value {
+    let (schema, description) = match name {
+        "zone_id" | "alert_id" => (json!({"type": "integer", "format": "int64"}), "Numeric id."),
+        "camera_id" => (
+            json!({"type": "string", "minLength": 1, "maxLength": 200}),
+            "Camera id, e.g. `cam_01`.",
+        ),
+        _ => (json!({"type": "string"}), ""),
+    };
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
+}
+
+fn operation_id(route: Route) -> String {
+    // `AdminZoneUpdate` -> `adminZoneUpdate`: stable, unique, and readable in generated clients.
+    let name = format!("{route:?}");
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Builds the whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for &route in Route::ALL {
+        let (method, template) = route.spec();
+        let op = operation(route);
+        let mut parameters: Vec<Value> = template_params(template)
+            .into_iter()
+            .map(path_param)
+            .collect();
+        parameters.extend(op.query);
+        let mut responses = Map::new();
+        let mut all = op.responses;
+        if route.is_admin() {
+            all.push(err(
+                401,
+                "No admin token (X-Admin-Token or Authorization: Bearer)",
+            ));
+            all.push(err(
+                403,
+                "Wrong admin token, or admin routes disabled (ADMIN_API_KEY unset)",
+            ));
+        }
+        if !matches!(
+            route,
+            Route::Health | Route::Prometheus | Route::OpenApi | Route::Docs
+        ) {
+            all.push(err(503, "Database unavailable"));
+        }
+        for (status, description, content) in all {
+            let mut response = json!({"description": description});
+            if let Some((media, schema)) = content {
+                response["content"] = json!({media: {"schema": schema}});
+            }
+            // The first entry for a status wins (a route's own 503 before the generic one).
+            responses.entry(status.to_string()).or_insert(response);
+        }
+        let mut operation = json!({
+            "tags": [op.tag],
+            "summary": op.summary,
+            "operationId": operation_id(route),
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if !op.description.is_empty() {
+            operation["description"] = json!(op.description);
+        }
+        if let Some(body) = op.body {
+            operation["requestBody"] = body;
+        }
+        if route.is_admin() {
+            operation["security"] = json!([{"adminToken": []}, {"bearerAuth": []}]);
+        }
+        let item = paths
+            .entry(template.to_owned())
+            .or_insert_with(|| json!({}));
+        item[method.as_str().to_ascii_lowercase()] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Traffic query API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "REST API over the traffic metrics, alerts and zones the pipeline stores. \
+                Timestamps are UTC RFC 3339 with milliseconds. Every error is `{\"error\", \"status\"}` JSON; \
+                a bad parameter is a 400 (or 422 for a body field) whose message names it.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": "/"}],
+        "tags": TAGS.iter().map(|(name, description)| json!({"name": name, "description": description})).collect::<Vec<_>>(),
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "adminToken": {"type": "apiKey", "in": "header", "name": "X-Admin-Token", "description": "The server's ADMIN_API_KEY."},
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <ADMIN_API_KEY>`."},
+            },
+            "schemas": schemas(),
+        },
+    })
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({"type": [kind, "null"]})
+}
+
+fn schemas() -> Value {
+    let timestamp = json!({"type": "string", "format": "date-time"});
+    let threshold_props = json!({
+        "moderate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Score at which a window is MODERATE."},
+        "high": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Score at which a window is HIGH; above `moderate`."},
+        "severe": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Score at which a window is SEVERE; above `high`, at most 1."},
+        "speed_weight": {"type": "number", "minimum": 0, "description": "Weight of the speed drop in the score."},
+        "density_weight": {"type": "number", "minimum": 0, "description": "Weight of the density in the score."},
+        "lane_capacity_per_window": {"type": "number", "exclusiveMinimum": 0, "description": "Vehicles per lane per window counted as full density."},
+    });
+    let mut thresholds = threshold_props.clone();
+    thresholds["updated_at"] = timestamp.clone();
+    thresholds["updated_by"] = nullable("string");
+    let mut thresholds_update = threshold_props;
+    thresholds_update["updated_by"] = json!({"type": "string", "maxLength": 200, "description": "Who made the change (recorded in the row)."});
+    let polygon = json!({"type": ["object", "null"], "description": "GeoJSON geometry (e.g. `{\"type\":\"Polygon\",\"coordinates\":[...]}`), stored as given."});
+    let camera_ids = json!({"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200}, "maxItems": 1000});
+    let camera_fields = json!({
+        "name": {"type": ["string", "null"], "maxLength": 200},
+        "location": {"type": ["string", "null"], "maxLength": 200},
+        "latitude": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
+        "longitude": {"type": ["number", "null"], "minimum": -180, "maximum": 180},
+        "road_segment": {"type": ["string", "null"], "maxLength": 200},
+        "lanes": {"type": ["integer", "null"], "minimum": 1, "maximum": 64},
+        "metres_per_pixel": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "free_flow_speed_kmh": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    });
+    let mut admin_camera = camera_fields.clone();
+    admin_camera["camera_id"] = json!({"type": "string"});
+    admin_camera["first_seen_at"] = timestamp.clone();
+    admin_camera["last_seen_at"] = json!({"type": ["string", "null"], "format": "date-time"});
+    admin_camera["updated_at"] = timestamp.clone();
+    let page = |item: &str| {
+        json!({
+            "type": "object",
+            "required": ["items", "limit", "offset", "next_offset"],
+            "properties": {
+                "items": {"type": "array", "items": schema_ref(item)},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+                "next_offset": {"type": ["integer", "null"], "description": "`offset` of the next page; null on the last page."},
+            },
+        })
+    };
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error", "status"],
+            "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+        },
+        "AnyJson": {"description": "JSON; see the route's description."},
+        "Health": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "kafka": {"type": "string", "enum": ["ok", "unreachable"]},
+                "postgres": {"type": "string", "enum": ["ok", "unreachable"]},
+                "uptime_seconds": {"type": "integer"},
+            },
+        },
+        "AcknowledgeRequest": {
+            "type": "object",
+            "examples": [{"admin_id": "operator-1"}],
+            "required": ["admin_id"],
+            "properties": {"admin_id": {"type": "string", "description": "Who acknowledges."}},
+        },
+        "Thresholds": {
+            "type": "object",
+            "required": ["moderate", "high", "severe", "speed_weight", "density_weight", "lane_capacity_per_window", "updated_at", "updated_by"],
+            "properties": thresholds,
+        },
+        "ThresholdsUpdate": {
+            "type": "object",
+            "examples": [{"moderate": 0.35, "high": 0.55, "severe": 0.75, "updated_by": "operator-1"}],
+            "additionalProperties": false,
+            "minProperties": 1,
+            "properties": thresholds_update,
+        },
+        "Zone": {
+            "type": "object",
+            "required": ["zone_id", "name", "description", "camera_ids", "polygon", "created_at", "updated_at"],
+            "properties": {
+                "zone_id": {"type": "integer", "format": "int64"},
+                "name": {"type": "string"},
+                "description": nullable("string"),
+                "camera_ids": {"type": "array", "items": {"type": "string"}},
+                "polygon": polygon,
+                "created_at": timestamp,
+                "updated_at": timestamp,
+            },
+        },
+        "ZoneCreate": {
+            "type": "object",
+            "examples": [{"name": "Downtown", "description": "Main street corridor", "camera_ids": ["cam_01", "cam_02"],
+                          "polygon": {"type": "Polygon", "coordinates": [[[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]]]}}],
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": {"type": ["string", "null"], "maxLength": 2000},
+                "camera_ids": camera_ids,
+                "polygon": polygon,
+            },
+        },
+        "ZoneUpdate": {
+            "type": "object",
+            "examples": [{"description": "Main street and the bridge", "camera_ids": ["cam_01", "cam_02", "cam_03"]}],
+            "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": {"type": ["string", "null"], "maxLength": 2000},
+                "camera_ids": camera_ids,
+                "polygon": polygon,
+            },
+        },
+        "ZonePage": page("Zone"),
+        "AdminCamera": {"type": "object", "required": ["camera_id"], "properties": admin_camera},
+        "AdminCameraPage": page("AdminCamera"),
+        "CameraUpdate": {
+            "type": "object",
+            "additionalProperties": false,
+            "examples": [{"name": "Main St / 5th Ave", "road_segment": "main-st", "lanes": 3, "metres_per_pixel": 0.05, "free_flow_speed_kmh": 50.0}],
+            "properties": camera_fields,
+        },
+        "BroadcastRequest": {
+            "type": "object",
+            "examples": [{"message": "Lane 2 closed on Main St until 18:00", "level": "warning", "title": "Road works"}],
+            "additionalProperties": false,
+            "required": ["message"],
+            "properties": {
+                "message": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "level": {"type": "string", "enum": BROADCAST_LEVELS, "default": "info"},
+                "title": {"type": "string", "maxLength": 200},
+            },
+        },
+        "BroadcastQueued": {
+            "type": "object",
+            "required": ["status", "channel", "notification"],
+            "properties": {
+                "status": {"type": "string", "const": "queued"},
+                "channel": {"type": "string", "const": BROADCAST_CHANNEL},
+                "notification": {
+                    "type": "object",
+                    "properties": {
+                        "message": {"type": "string"},
+                        "level": {"type": "string", "enum": BROADCAST_LEVELS},
+                        "title": nullable("string"),
+                        "ts": timestamp,
+                    },
+                },
+            },
+        },
+        "ForecastUnavailable": {
+            "type": "object",
+            "required": ["error", "status"],
+            "properties": {
+                "error": {"type": "string"},
+                "status": {"type": "integer", "const": 503},
+                "model_loaded": {"type": "boolean"},
+                "camera_id": {"type": "string"},
+                "horizon_minutes": {"type": "integer"},
+                "lookback_minutes": {"type": "integer"},
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const METHODS: &[&str] = &[
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+
+    #[test]
+    fn paths_match_the_route_table_both_ways() {
+        let doc = document();
+        let paths = doc["paths"].as_object().expect("paths");
+        let routes: BTreeSet<(String, String)> = Route::ALL
+            .iter()
+            .map(|r| {
+                let (m, t) = r.spec();
+                (m.as_str().to_ascii_lowercase(), t.to_owned())
+            })
+            .collect();
+        let mut documented = BTreeSet::new();
+        for (template, item) in paths {
+            for (method, _) in item.as_object().expect("path item") {
+                assert!(METHODS.contains(&method.as_str()), "{template}: {method}");
+                documented.insert((method.clone(), template.clone()));
+            }
+        }
+        assert_eq!(routes, documented);
+    }
+
+    #[test]
+    fn document_is_structurally_sound() {
+        let doc = document();
+        assert!(doc["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.1."));
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let tags: BTreeSet<&str> = TAGS.iter().map(|(n, _)| *n).collect();
+        let mut operation_ids = BTreeSet::new();
+        for (template, item) in doc["paths"].as_object().expect("paths") {
+            assert!(template.starts_with('/'), "{template}");
+            let declared_in_template: BTreeSet<&str> =
+                template_params(template).into_iter().collect();
+            for (method, operation) in item.as_object().expect("item") {
+                let at = format!("{method} {template}");
+                let responses = operation["responses"].as_object().expect("responses");
+                assert!(!responses.is_empty(), "{at}: no responses");
+                // The forecast has no success answer until a model bundle is served.
+                let forecast = template == "/api/predict/congestion";
+                assert!(
+                    forecast || responses.keys().any(|s| s.starts_with('2')),
+                    "{at}: no success response"
+                );
+                for (status, response) in responses {
+                    assert!(status.parse::<u16>().is_ok(), "{at}: status {status}");
+                    assert!(
+                        response["description"].is_string(),
+                        "{at} {status}: description"
+                    );
+                }
+                assert!(operation_ids.insert(
+                    operation["operationId"]
+                        .as_str()
+                        .expect("operationId")
+                        .to_owned()
+                ));
+                let tag = operation["tags"][0].as_str().expect("tag");
+                assert!(tags.contains(tag), "{at}: tag {tag} not declared");
+                let params = operation["parameters"].as_array().expect("parameters");
+                let mut seen = BTreeSet::new();
+                let mut in_path = BTreeSet::new();
+                for p in params {
+                    let name = p["name"].as_str().expect("name");
+                    let place = p["in"].as_str().expect("in");
+                    assert!(seen.insert((name, place)), "{at}: {name} declared twice");
+                    assert!(p["schema"].is_object(), "{at}: {name} without schema");
+                    if place == "path" {
+                        assert_eq!(
+                            p["required"], true,
+                            "{at}: path parameter {name} must be required"
+                        );
+                        in_path.insert(name);
+                    }
+                }
+                assert_eq!(declared_in_template, in_path, "{at}: path parameters");
+                let admin = template.starts_with("/api/admin/");
+                assert_eq!(operation.get("security").is_some(), admin, "{at}: security");
+                if admin {
+                    assert!(
+                        responses.contains_key("401") && responses.contains_key("403"),
+                        "{at}"
+                    );
+                }
+            }
+        }
+        // Every `$ref` points at a schema that exists.
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().expect("ref name");
+            assert!(schemas.contains_key(name), "dangling $ref {name}");
+        }
+        let schemes = doc["components"]["securitySchemes"]
+            .as_object()
+            .expect("schemes");
+        assert_eq!(schemes["adminToken"]["name"], "X-Admin-Token");
+        assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    }
+}
