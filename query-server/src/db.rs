@@ -22,7 +22,7 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(size.max(1))
             .min_idle(Some(0))
-            .connection_timeout(std::time::Duration::from_secs(3))
+            .connection_timeout(std::time::Duration::from_secs(5))
             .build_unchecked(manager);
         Ok(Self { pool })
     }

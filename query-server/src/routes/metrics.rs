@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use postgres::Row;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::context::{Ctx, Req};
 use crate::error::ApiError;
@@ -22,27 +22,57 @@ pub(crate) const METRIC_COLUMNS: &str = "camera_id, lane_id, window_start, windo
      event_count, avg_speed_kmh, speed_source, car_count, truck_count, bus_count, motorcycle_count, \
      bicycle_count, other_count, avg_confidence, congestion_score, congestion_level";
 
-/// One `traffic_metrics` row (selected with [`METRIC_COLUMNS`]) as the API shows it.
+/// One `traffic_metrics` row (selected with [`METRIC_COLUMNS`], in that order) as the API shows
+/// it. A struct, read by column index, serializes several times faster than a `Value` map per
+/// row, which matters for a day of history (17,280 rows).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct MetricRow {
+    camera_id: String,
+    lane_id: Option<String>,
+    window_start: String,
+    window_end: String,
+    vehicle_count: i32,
+    event_count: i32,
+    avg_speed_kmh: Option<f64>,
+    speed_source: String,
+    car_count: i32,
+    truck_count: i32,
+    bus_count: i32,
+    motorcycle_count: i32,
+    bicycle_count: i32,
+    other_count: i32,
+    avg_confidence: Option<f64>,
+    congestion_score: f64,
+    congestion_level: String,
+}
+
+impl MetricRow {
+    pub(crate) fn from_row(row: &Row) -> Self {
+        Self {
+            camera_id: row.get(0),
+            lane_id: row.get(1),
+            window_start: rfc3339(row.get(2)),
+            window_end: rfc3339(row.get(3)),
+            vehicle_count: row.get(4),
+            event_count: row.get(5),
+            avg_speed_kmh: row.get(6),
+            speed_source: row.get(7),
+            car_count: row.get(8),
+            truck_count: row.get(9),
+            bus_count: row.get(10),
+            motorcycle_count: row.get(11),
+            bicycle_count: row.get(12),
+            other_count: row.get(13),
+            avg_confidence: row.get(14),
+            congestion_score: row.get(15),
+            congestion_level: row.get(16),
+        }
+    }
+}
+
+/// One `traffic_metrics` row (selected with [`METRIC_COLUMNS`]) as a JSON value.
 pub(crate) fn metric_json(row: &Row) -> Value {
-    json!({
-        "camera_id": row.get::<_, String>("camera_id"),
-        "lane_id": row.get::<_, Option<String>>("lane_id"),
-        "window_start": rfc3339(row.get("window_start")),
-        "window_end": rfc3339(row.get("window_end")),
-        "vehicle_count": row.get::<_, i32>("vehicle_count"),
-        "event_count": row.get::<_, i32>("event_count"),
-        "avg_speed_kmh": row.get::<_, Option<f64>>("avg_speed_kmh"),
-        "speed_source": row.get::<_, String>("speed_source"),
-        "car_count": row.get::<_, i32>("car_count"),
-        "truck_count": row.get::<_, i32>("truck_count"),
-        "bus_count": row.get::<_, i32>("bus_count"),
-        "motorcycle_count": row.get::<_, i32>("motorcycle_count"),
-        "bicycle_count": row.get::<_, i32>("bicycle_count"),
-        "other_count": row.get::<_, i32>("other_count"),
-        "avg_confidence": row.get::<_, Option<f64>>("avg_confidence"),
-        "congestion_score": row.get::<_, f64>("congestion_score"),
-        "congestion_level": row.get::<_, String>("congestion_level"),
-    })
+    serde_json::to_value(MetricRow::from_row(row)).unwrap_or(Value::Null)
 }
 
 /// 404 unless `camera_id` is a known camera, so a typo is told apart from a quiet camera.
@@ -135,19 +165,32 @@ pub async fn history(ctx: &Ctx, req: &Req) -> ApiResult {
                 )?,
             };
             let more = rows.len() as i64 > limit;
-            let items: Vec<Value> = rows.iter().take(limit as usize).map(metric_json).collect();
-            Ok(json!({
-                "camera_id": camera_id,
-                "lane_id": lane_id,
-                "from": rfc3339(from),
-                "to": rfc3339(to),
-                "limit": limit,
-                "offset": offset,
-                "count": items.len(),
-                "next_offset": more.then_some(offset + limit),
-                "items": items,
-            }))
+            let items: Vec<MetricRow> = rows.iter().take(limit as usize).map(MetricRow::from_row).collect();
+            Ok(HistoryPage {
+                count: items.len(),
+                camera_id,
+                lane_id,
+                from: rfc3339(from),
+                to: rfc3339(to),
+                limit,
+                offset,
+                next_offset: more.then_some(offset + limit),
+                items,
+            })
         })
         .await?;
     json(&body)
+}
+
+#[derive(serde::Serialize)]
+struct HistoryPage {
+    camera_id: String,
+    lane_id: Option<String>,
+    from: String,
+    to: String,
+    limit: i64,
+    offset: i64,
+    count: usize,
+    next_offset: Option<i64>,
+    items: Vec<MetricRow>,
 }
