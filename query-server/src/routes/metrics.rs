@@ -165,7 +165,11 @@ pub async fn history(ctx: &Ctx, req: &Req) -> ApiResult {
                 )?,
             };
             let more = rows.len() as i64 > limit;
-            let items: Vec<MetricRow> = rows.iter().take(limit as usize).map(MetricRow::from_row).collect();
+            let items: Vec<MetricRow> = rows
+                .iter()
+                .take(limit as usize)
+                .map(MetricRow::from_row)
+                .collect();
             Ok(HistoryPage {
                 count: items.len(),
                 camera_id,
