@@ -25,6 +25,8 @@ pub struct Config {
     pub db_pool_size: u32,
     pub max_body_bytes: usize,
     pub header_timeout: Duration,
+    /// Longest time a hot route's answer is reused when no change was announced.
+    pub hot_cache_max_age: Duration,
 }
 
 impl Config {
@@ -76,6 +78,10 @@ impl Config {
             header_timeout: Duration::from_secs(parse(
                 "QUERY_SERVER_HEADER_TIMEOUT_SECONDS",
                 text("QUERY_SERVER_HEADER_TIMEOUT_SECONDS", "30"),
+            )?),
+            hot_cache_max_age: Duration::from_millis(parse(
+                "QUERY_SERVER_HOT_CACHE_MS",
+                text("QUERY_SERVER_HOT_CACHE_MS", "1000"),
             )?),
         })
     }

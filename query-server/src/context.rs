@@ -19,6 +19,7 @@ pub struct Ctx {
     pub db: Db,
     pub metrics: Arc<ApiMetrics>,
     pub kafka: crate::routes::health::KafkaProbe,
+    pub hot: Arc<crate::live::HotCache>,
     pub started: Instant,
 }
 

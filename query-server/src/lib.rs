@@ -6,6 +6,7 @@
 //! - [`router`]: the one router, `(method, path segments)` to a [`router::Route`], and the route table.
 //! - [`routes`]: one file per domain (health, cameras, metrics, dashboard, map, alerts,
 //!   analytics, admin, predict, docs, telemetry); every handler returns `Result<Response, ApiError>`.
+//! - [`live`]: hot routes served from memory, invalidated by LISTEN/NOTIFY on a thread of its own.
 //! - [`report`]: the PDF report.
 //! - [`openapi`]: the OpenAPI 3.1 document, built from the route table (served by `routes::docs`).
 //! - [`error`]: [`error::ApiError`], turned into `{"error","status"}` JSON in one place.
@@ -18,6 +19,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod live;
 pub mod openapi;
 pub mod params;
 pub mod report;
@@ -71,15 +73,29 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     if config.admin_api_key.is_none() {
         log::warn!("admin_routes_disabled reason=ADMIN_API_KEY is not set; every /api/admin route answers 403");
     }
+    let hot = Arc::new(live::HotCache::new(config.hot_cache_max_age));
+    let stop_listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener_thread = live::listen::spawn(
+        config.database_url.clone(),
+        hot.clone(),
+        stop_listening.clone(),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: config.addr,
+        source,
+    })?;
     let ctx = Arc::new(context::Ctx {
         kafka: routes::health::KafkaProbe::new(&config.kafka_brokers),
         config,
         db,
         metrics: Arc::new(telemetry::ApiMetrics::new()),
+        hot,
         started: Instant::now(),
     });
     log::info!("query_server_listening url=http://{bound} docs=http://{bound}/docs");
     server::serve(listener, ctx, shutdown).await;
+    stop_listening.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = tokio::task::spawn_blocking(move || listener_thread.join()).await;
     log::info!("query_server_stopped");
     Ok(())
 }

@@ -110,6 +110,20 @@ impl Route {
         }
     }
 
+    /// Read-mostly routes every dashboard polls: answered from [`crate::live::HotCache`].
+    pub fn is_hot(self) -> bool {
+        matches!(
+            self,
+            Route::Cameras
+                | Route::MetricsCurrent
+                | Route::CongestionCurrent
+                | Route::DashboardSummary
+                | Route::MapHeatmap
+                | Route::MapIncidents
+                | Route::AlertsCurrent
+        )
+    }
+
     pub fn is_admin(self) -> bool {
         self.spec().1.starts_with("/api/admin/")
     }

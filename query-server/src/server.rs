@@ -21,6 +21,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::context::{authorize_admin, Ctx, Req};
 use crate::error::ApiError;
 use crate::http::{error_response, full, Body};
+use crate::live::CachedResponse;
 use crate::params::Params;
 use crate::router::{dispatch, resolve, resolve_error, ResolveError};
 
@@ -123,6 +124,11 @@ pub async fn handle(ctx: &Ctx, request: Request<Incoming>, peer: SocketAddr) -> 
                     }
                     let (parts, body) = request.into_parts();
                     let body = read_body(body, ctx.config.max_body_bytes).await?;
+                    let key = parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default();
                     let req = Req {
                         method: parts.method,
                         params: Params::parse(parts.uri.query()),
@@ -131,7 +137,17 @@ pub async fn handle(ctx: &Ctx, request: Request<Incoming>, peer: SocketAddr) -> 
                         headers: parts.headers,
                         body,
                     };
-                    dispatch(route, ctx, &req).await
+                    if route.is_hot() && req.method == Method::GET {
+                        let cached = ctx
+                            .hot
+                            .get_or_build(&key, || async {
+                                keep(dispatch(route, ctx, &req).await?).await
+                            })
+                            .await?;
+                        Ok(from_cache(cached))
+                    } else {
+                        dispatch(route, ctx, &req).await
+                    }
                 }
                 .await;
                 let response = match outcome {
@@ -148,6 +164,11 @@ pub async fn handle(ctx: &Ctx, request: Request<Incoming>, peer: SocketAddr) -> 
         }
     };
 
+    // A write through this server: its own hot answers must show it at once (other replicas
+    // learn it from the NOTIFY the write sends or triggers).
+    if method != Method::GET && method != Method::HEAD && response.status().is_success() {
+        ctx.hot.invalidate();
+    }
     if method == Method::HEAD {
         *response.body_mut() = full(Bytes::new());
     } else if gzip_ok {
@@ -296,4 +317,34 @@ fn cors(allowed: &[String], origin: Option<&HeaderValue>, headers: &mut hyper::H
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("X-Request-Id, Content-Disposition"),
     );
+}
+
+/// A handler's complete response, in a form the hot cache can share.
+async fn keep(response: Response<Body>) -> Result<CachedResponse, ApiError> {
+    let (parts, body) = response.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot read response: {e}")))?
+        .to_bytes();
+    Ok(CachedResponse {
+        status: parts.status,
+        content_type,
+        body,
+    })
+}
+
+fn from_cache(cached: CachedResponse) -> Response<Body> {
+    let mut response = Response::new(full(cached.body));
+    *response.status_mut() = cached.status;
+    if let Ok(value) = HeaderValue::from_str(&cached.content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
 }

@@ -123,6 +123,10 @@ pub async fn acknowledge(ctx: &Ctx, req: &Req) -> ApiResult {
                 &[&alert_id, &admin_id],
             )?;
             if let Some(row) = updated {
+                // Every replica's hot answers (current alerts, incidents) must show it.
+                let payload =
+                    serde_json::json!({"event": "acknowledged", "alert_id": alert_id}).to_string();
+                client.execute("SELECT pg_notify('b2_alerts', $1)", &[&payload])?;
                 return Ok((row, true));
             }
             client
