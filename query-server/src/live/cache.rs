@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(fresh.map(|r| r.body), Ok(Bytes::from_static(b"3")));
 
         let short = HotCache::new(Duration::ZERO);
-        short.get_or_build("k", || async { response("a") }).await;
+        let _ = short.get_or_build("k", || async { response("a") }).await;
         let rebuilt = short.get_or_build("k", || async { response("b") }).await;
         assert_eq!(rebuilt.map(|r| r.body), Ok(Bytes::from_static(b"b")));
     }
