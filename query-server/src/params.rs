@@ -132,7 +132,49 @@ pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
 
 /// UTC RFC 3339 with milliseconds, the format of every timestamp the API returns.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    let mut buf = [0u8; 24];
+    match format_rfc3339(t, &mut buf) {
+        Some(text) => text.to_owned(),
+        None => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` into `buf` without allocating (years 0..=9999; `None` otherwise).
+/// History pages format two timestamps per row, tens of thousands per response.
+pub fn format_rfc3339(t: DateTime<Utc>, buf: &mut [u8; 24]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let fields = [
+        (0, year, 4),
+        (5, t.month(), 2),
+        (8, t.day(), 2),
+        (11, t.hour(), 2),
+        (14, t.minute(), 2),
+        (17, t.second().min(59), 2),
+        (20, t.timestamp_subsec_millis().min(999), 3),
+    ];
+    buf.copy_from_slice(b"0000-00-00T00:00:00.000Z");
+    for (at, mut value, width) in fields {
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    std::str::from_utf8(&buf[..]).ok()
+}
+
+/// A timestamp that serializes as [`rfc3339`] without an intermediate `String`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339(pub DateTime<Utc>);
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 24];
+        match format_rfc3339(self.0, &mut buf) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.serialize_str(&rfc3339(self.0)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +188,25 @@ mod tests {
         assert_eq!(parse_instant("2026-05-01T00:00:00"), Some(z));
         assert_eq!(parse_instant("2026-05-01"), Some(z));
         assert_eq!(parse_instant("yesterday"), None);
+    }
+
+    #[test]
+    fn fast_formatting_matches_chrono() {
+        for text in [
+            "2026-05-01T00:00:00Z",
+            "1999-12-31T23:59:59.999Z",
+            "2026-11-27T09:05:07.042Z",
+        ] {
+            let t = parse_instant(text).expect("valid");
+            assert_eq!(
+                rfc3339(t),
+                t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+            assert_eq!(
+                serde_json::to_string(&Rfc3339(t)).expect("json"),
+                format!("\"{}\"", rfc3339(t))
+            );
+        }
     }
 
     #[test]

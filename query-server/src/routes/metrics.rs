@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::context::{Ctx, Req};
 use crate::error::ApiError;
 use crate::http::{json, ApiResult};
-use crate::params::{range, rfc3339};
+use crate::params::{range, rfc3339, Rfc3339};
 
 /// Default and maximum page size of `/metrics/history`: the maximum holds one day of 5-second
 /// windows (17 280) in a single page.
@@ -29,8 +29,8 @@ pub(crate) const METRIC_COLUMNS: &str = "camera_id, lane_id, window_start, windo
 pub(crate) struct MetricRow {
     camera_id: String,
     lane_id: Option<String>,
-    window_start: String,
-    window_end: String,
+    window_start: Rfc3339,
+    window_end: Rfc3339,
     vehicle_count: i32,
     event_count: i32,
     avg_speed_kmh: Option<f64>,
@@ -51,8 +51,8 @@ impl MetricRow {
         Self {
             camera_id: row.get(0),
             lane_id: row.get(1),
-            window_start: rfc3339(row.get(2)),
-            window_end: rfc3339(row.get(3)),
+            window_start: Rfc3339(row.get(2)),
+            window_end: Rfc3339(row.get(3)),
             vehicle_count: row.get(4),
             event_count: row.get(5),
             avg_speed_kmh: row.get(6),
