@@ -93,7 +93,9 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         started: Instant::now(),
     });
     log::info!("query_server_listening url=http://{bound} docs=http://{bound}/docs");
-    server::serve(listener, ctx, shutdown).await;
+    server::serve(listener, ctx.clone(), shutdown).await;
+    // Pooled `postgres` clients block when dropped: drop them off the async threads.
+    let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
     stop_listening.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = tokio::task::spawn_blocking(move || listener_thread.join()).await;
     log::info!("query_server_stopped");

@@ -125,14 +125,16 @@ impl QueryServer {
         })
     }
 
-    pub fn terminate(&mut self) {
-        if let Some(child) = self.child.as_mut() {
+    /// SIGTERM, then waits: open requests finish, the process exits (its status is returned).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut().and_then(|child| {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
-            let _ = child.wait();
-        }
+            child.wait().ok()
+        });
         self.child = None;
+        status
     }
 }
 

@@ -162,4 +162,12 @@ fn shared_http_behaviour() {
     );
     assert!(metrics.contains("b2_api_request_latency_seconds_bucket"));
     assert!(!metrics.contains("camera_id=x"));
+
+    // SIGTERM: drains, stops, exits 0.
+    let mut server = server;
+    let status = server.terminate().expect("exit status");
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("query_server_stopped"));
+    assert!(!log.contains("panicked"), "{log}");
 }

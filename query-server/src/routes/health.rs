@@ -55,6 +55,7 @@ impl KafkaProbe {
                 .set("bootstrap.servers", &self.brokers)
                 .set("group.id", "b2-query-server-health")
                 .set("socket.timeout.ms", "1000")
+                .set("fetch.wait.max.ms", "10")
                 .create()
                 .map_err(|e| log::warn!("kafka_probe_client_failed error={e}"))
                 .ok();
