@@ -55,8 +55,25 @@ impl Req {
                 format!("body is not valid JSON: {e}"),
             )
         })?;
+        if contains_nul(&value) {
+            // PostgreSQL text and jsonb cannot hold U+0000.
+            return Err(ApiError::unprocessable(
+                "invalid body: strings must not contain NUL (\\u0000)",
+            ));
+        }
         serde_json::from_value(value)
             .map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))
+    }
+}
+
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v))
+        }
+        _ => false,
     }
 }
 

@@ -56,13 +56,22 @@ impl ApiError {
 
 impl From<postgres::Error> for ApiError {
     fn from(e: postgres::Error) -> Self {
-        if e.is_closed() || e.as_db_error().is_none() {
+        let Some(db) = e.as_db_error().filter(|_| !e.is_closed()) else {
             log::warn!("database_unavailable error={e}");
-            ApiError::unavailable("database unavailable")
-        } else {
-            log::error!("database_error error={e}");
-            ApiError::internal("database error")
+            return ApiError::unavailable("database unavailable");
+        };
+        let code = db.code().code();
+        // Class 22 (data exception) and 23 (constraint violation) come from values the client
+        // sent that slipped past validation: the client's mistake, not the server's.
+        if code.starts_with("22") || code.starts_with("23") {
+            log::info!(
+                "database_rejected_value sqlstate={code} message={}",
+                db.message()
+            );
+            return ApiError::unprocessable(format!("invalid value: {}", db.message()));
         }
+        log::error!("database_error sqlstate={code} message={}", db.message());
+        ApiError::internal("database error")
     }
 }
 

@@ -139,7 +139,7 @@ fn alert_filters() -> Vec<Value> {
             "severity",
             false,
             "Only alerts of this severity.",
-            json!({"type": "string", "enum": ["MODERATE", "HIGH", "SEVERE"]}),
+            json!({"type": "string", "enum": ["HIGH", "SEVERE"]}),
         ),
         query(
             "road_segment",
@@ -157,6 +157,26 @@ fn alert_filters() -> Vec<Value> {
     params
 }
 
+/// `limit`/`offset` as the handlers accept them (offsets up to 2^31 - 1).
+fn page_params(default_limit: i64, max_limit: i64, max_offset: i64) -> Vec<Value> {
+    vec![
+        query(
+            "limit",
+            false,
+            "Page size.",
+            json!({"type": "integer", "minimum": 1, "maximum": max_limit, "default": default_limit}),
+        ),
+        query(
+            "offset",
+            false,
+            "Rows to skip; use `next_offset` of the previous page.",
+            json!({"type": "integer", "minimum": 0, "maximum": max_offset, "default": 0}),
+        ),
+    ]
+}
+
+const INT32_MAX: i64 = 2_147_483_647;
+
 fn admin_page_params() -> Vec<Value> {
     vec![
         query(
@@ -169,7 +189,7 @@ fn admin_page_params() -> Vec<Value> {
             "offset",
             false,
             "Rows to skip; use `next_offset` of the previous page.",
-            json!({"type": "integer", "minimum": 0, "default": 0}),
+            json!({"type": "integer", "minimum": 0, "maximum": INT32_MAX, "default": 0}),
         ),
     ]
 }
@@ -194,7 +214,8 @@ fn operation(route: Route) -> Op {
         Health => op("health", "Kafka and PostgreSQL reachability", "`degraded` is still HTTP 200.")
             .responds(vec![ok("Service status", "Health")]),
         Cameras => op("cameras", "Active cameras", "Cameras that have reported metrics, with their latest window.")
-            .responds(vec![ok("Cameras", "AnyJson")]),
+            .query(page_params(1000, 10_000, INT32_MAX))
+            .responds(vec![ok("Cameras", "AnyJson"), bad()]),
         MetricsCurrent => op("metrics", "Latest metrics of one camera", "The most recent closed window, camera-wide and per lane.")
             .query(vec![camera_param(true)])
             .responds(vec![ok("Latest window", "AnyJson"), bad(), not_found()]),
@@ -202,26 +223,47 @@ fn operation(route: Route) -> Op {
             .query({
                 let mut p = vec![camera_param(true)];
                 p.extend(range_params("from", "to"));
+                p.push(query("lane_id", false, "One lane's rows instead of the camera-wide ones.", json!({"type": "string"})));
+                p.extend(page_params(1000, 20_000, INT32_MAX));
                 p
             })
             .responds(vec![ok("Windows", "AnyJson"), bad(), not_found()]),
         CongestionCurrent => op("cameras", "Current congestion of every camera", "The latest camera-wide congestion score and level per camera.")
-            .responds(vec![ok("Congestion per camera", "AnyJson")]),
+            .query(page_params(1000, 10_000, INT32_MAX))
+            .responds(vec![ok("Congestion per camera", "AnyJson"), bad()]),
         DashboardSummary => op("dashboard", "KPI summary", "Totals and averages across cameras.")
             .responds(vec![ok("Summary", "AnyJson")]),
         DashboardEvents => op("dashboard", "Recent raw traffic events", "Newest first.")
-            .query(vec![query("limit", false, "Number of events.", json!({"type": "integer", "minimum": 1, "default": 10}))])
+            .query(vec![
+                query("limit", false, "Number of events.", json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 10})),
+                camera_param(false),
+                query("before", false, "Only events strictly older (use `next_before` of the previous page).", json!({"type": "string", "format": "date-time"})),
+                query("skip", false, "Events at exactly `before` already returned (use `next_skip`); needs `before`.", json!({"type": "integer", "minimum": 0, "maximum": INT32_MAX})),
+            ])
             .responds(vec![ok("Events", "AnyJson"), bad()]),
         MapHeatmap => op("map", "Heatmap intensity per camera", "Traffic intensity over the last `minutes`.")
-            .query(vec![query("minutes", false, "Window to aggregate, in minutes.", json!({"type": "integer", "minimum": 1, "default": 5}))])
+            .query({
+                let mut p = vec![query("minutes", false, "Window to aggregate, in minutes.", json!({"type": "integer", "minimum": 1, "maximum": 1440, "default": 5}))];
+                p.extend(page_params(1000, 10_000, INT32_MAX));
+                p
+            })
             .responds(vec![ok("Intensity per camera", "AnyJson"), bad()]),
         MapIncidents => op("map", "Cameras with elevated congestion", "Cameras whose latest level is at least `severity`.")
-            .query(vec![query("severity", false, "Minimum level.", json!({"type": "string", "enum": ["MODERATE", "HIGH", "SEVERE"]}))])
+            .query({
+                let mut p = vec![query("severity", false, "Minimum level (default HIGH).", json!({"type": "string", "enum": ["MODERATE", "HIGH", "SEVERE"]}))];
+                p.extend(page_params(1000, 10_000, INT32_MAX));
+                p
+            })
             .responds(vec![ok("Incidents", "AnyJson"), bad()]),
         AlertsCurrent => op("alerts", "Active alerts", "Alerts whose status is `active`.")
-            .responds(vec![ok("Alerts", "AnyJson")]),
-        AlertsHistory => op("alerts", "Alert history", "Alerts opened in a period, filtered.")
-            .query(alert_filters())
+            .query(page_params(100, 1000, 1_000_000_000))
+            .responds(vec![ok("Alerts", "AnyJson"), bad()]),
+        AlertsHistory => op("alerts", "Alert history", "Alerts overlapping a period, filtered.")
+            .query({
+                let mut p = alert_filters();
+                p.extend(page_params(100, 1000, 1_000_000_000));
+                p
+            })
             .responds(vec![ok("Alerts", "AnyJson"), bad()]),
         AlertAcknowledge => op("alerts", "Acknowledge an alert", "Idempotent: acknowledging twice keeps the first acknowledgement.")
             .body("AcknowledgeRequest")

@@ -20,6 +20,14 @@ impl Params {
         Self { values }
     }
 
+    /// Refuses values PostgreSQL could not store or compare (U+0000), naming the parameter.
+    pub fn checked(self) -> Result<Self, ApiError> {
+        match self.values.iter().find(|(_, v)| v.contains('\0')) {
+            Some((name, _)) => Err(ApiError::bad_param(name, "must not contain NUL characters")),
+            None => Ok(self),
+        }
+    }
+
     /// A present, non-empty value (an empty `?a=` counts as absent).
     pub fn text(&self, name: &str) -> Option<&str> {
         self.values
@@ -230,6 +238,15 @@ mod tests {
         let inverted = Params::parse(Some("from=2026-02-01&to=2026-01-01"));
         let err = range(&inverted, "from", "to", Utc::now(), Utc::now()).expect_err("inverted");
         assert_eq!(err.status, hyper::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_name() {
+        let err = Params::parse(Some("camera_id=cam%00x"))
+            .checked()
+            .expect_err("NUL");
+        assert!(err.message.contains("'camera_id'"));
+        assert!(Params::parse(Some("camera_id=cam_01")).checked().is_ok());
     }
 
     #[test]

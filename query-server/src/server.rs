@@ -131,7 +131,7 @@ pub async fn handle(ctx: &Ctx, request: Request<Incoming>, peer: SocketAddr) -> 
                         .unwrap_or_default();
                     let req = Req {
                         method: parts.method,
-                        params: Params::parse(parts.uri.query()),
+                        params: Params::parse(parts.uri.query()).checked()?,
                         path,
                         path_params,
                         headers: parts.headers,
