@@ -215,10 +215,10 @@ fn operation(route: Route) -> Op {
             .responds(vec![ok("Service status", "Health")]),
         Cameras => op("cameras", "Active cameras", "Cameras that have reported metrics, with their latest window.")
             .query(page_params(1000, 10_000, INT32_MAX))
-            .responds(vec![ok("Cameras", "AnyJson"), bad()]),
+            .responds(vec![ok("Cameras", "CameraPage"), bad()]),
         MetricsCurrent => op("metrics", "Latest metrics of one camera", "The most recent closed window, camera-wide and per lane.")
             .query(vec![camera_param(true)])
-            .responds(vec![ok("Latest window", "AnyJson"), bad(), not_found()]),
+            .responds(vec![ok("Latest window", "MetricsCurrent"), bad(), not_found()]),
         MetricsHistory => op("metrics", "Metrics history of one camera", "Closed windows of one camera in a period.")
             .query({
                 let mut p = vec![camera_param(true)];
@@ -227,12 +227,12 @@ fn operation(route: Route) -> Op {
                 p.extend(page_params(1000, 20_000, INT32_MAX));
                 p
             })
-            .responds(vec![ok("Windows", "AnyJson"), bad(), not_found()]),
+            .responds(vec![ok("Windows", "MetricHistoryPage"), bad(), not_found()]),
         CongestionCurrent => op("cameras", "Current congestion of every camera", "The latest camera-wide congestion score and level per camera.")
             .query(page_params(1000, 10_000, INT32_MAX))
-            .responds(vec![ok("Congestion per camera", "AnyJson"), bad()]),
+            .responds(vec![ok("Congestion per camera", "CameraCongestionPage"), bad()]),
         DashboardSummary => op("dashboard", "KPI summary", "Totals and averages across cameras.")
-            .responds(vec![ok("Summary", "AnyJson")]),
+            .responds(vec![ok("Summary", "DashboardSummary")]),
         DashboardEvents => op("dashboard", "Recent raw traffic events", "Newest first.")
             .query(vec![
                 query("limit", false, "Number of events.", json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 10})),
@@ -240,40 +240,40 @@ fn operation(route: Route) -> Op {
                 query("before", false, "Only events strictly older (use `next_before` of the previous page).", json!({"type": "string", "format": "date-time"})),
                 query("skip", false, "Events at exactly `before` already returned (use `next_skip`); needs `before`.", json!({"type": "integer", "minimum": 0, "maximum": INT32_MAX})),
             ])
-            .responds(vec![ok("Events", "AnyJson"), bad()]),
+            .responds(vec![ok("Events", "TrafficEventPage"), bad()]),
         MapHeatmap => op("map", "Heatmap intensity per camera", "Traffic intensity over the last `minutes`.")
             .query({
                 let mut p = vec![query("minutes", false, "Window to aggregate, in minutes.", json!({"type": "integer", "minimum": 1, "maximum": 1440, "default": 5}))];
                 p.extend(page_params(1000, 10_000, INT32_MAX));
                 p
             })
-            .responds(vec![ok("Intensity per camera", "AnyJson"), bad()]),
+            .responds(vec![ok("Intensity per camera", "HeatmapPage"), bad()]),
         MapIncidents => op("map", "Cameras with elevated congestion", "Cameras whose latest level is at least `severity`.")
             .query({
                 let mut p = vec![query("severity", false, "Minimum level (default HIGH).", json!({"type": "string", "enum": ["MODERATE", "HIGH", "SEVERE"]}))];
                 p.extend(page_params(1000, 10_000, INT32_MAX));
                 p
             })
-            .responds(vec![ok("Incidents", "AnyJson"), bad()]),
+            .responds(vec![ok("Incidents", "IncidentPage"), bad()]),
         AlertsCurrent => op("alerts", "Active alerts", "Alerts whose status is `active`.")
             .query(page_params(100, 1000, 1_000_000_000))
-            .responds(vec![ok("Alerts", "AnyJson"), bad()]),
+            .responds(vec![ok("Alerts", "AlertPage"), bad()]),
         AlertsHistory => op("alerts", "Alert history", "Alerts overlapping a period, filtered.")
             .query({
                 let mut p = alert_filters();
                 p.extend(page_params(100, 1000, 1_000_000_000));
                 p
             })
-            .responds(vec![ok("Alerts", "AnyJson"), bad()]),
+            .responds(vec![ok("Alerts", "AlertHistoryPage"), bad()]),
         AlertAcknowledge => op("alerts", "Acknowledge an alert", "Idempotent: acknowledging twice keeps the first acknowledgement.")
             .body("AcknowledgeRequest")
-            .responds(vec![ok("The alert", "AnyJson"), bad(), not_found(), invalid()]),
+            .responds(vec![ok("The alert", "AcknowledgedAlert"), bad(), not_found(), invalid()]),
         AlertsExport => op("alerts", "Alert history as CSV", "Same filters as `/api/alerts/history`; streamed.")
             .query(alert_filters())
             .responds(vec![(200, "CSV file", Some(("text/csv", json!({"type": "string"})))), bad()]),
         AnalyticsMetrics => op("analytics", "Metrics over a period", "Defaults to the last 24 hours.")
             .query(range_params("start", "end"))
-            .responds(vec![ok("Aggregates", "AnyJson"), bad()]),
+            .responds(vec![ok("Aggregates", "AnalyticsMetrics"), bad()]),
         AnalyticsCompare => op("analytics", "Compare two periods", "Deltas and percent changes of period B against period A.")
             .query(
                 ["start_a", "end_a", "start_b", "end_b"]
@@ -281,7 +281,7 @@ fn operation(route: Route) -> Op {
                     .map(|name| query(name, true, "Period bound (ISO 8601).", json!({"type": "string", "format": "date-time"})))
                     .collect(),
             )
-            .responds(vec![ok("Comparison", "AnyJson"), bad()]),
+            .responds(vec![ok("Comparison", "AnalyticsComparison"), bad()]),
         AnalyticsReportPdf => op("analytics", "PDF report of a period", "Returned as an attachment.")
             .query(range_params("start", "end"))
             .responds(vec![(200, "PDF document", Some(("application/pdf", json!({"type": "string", "contentMediaType": "application/pdf"})))), bad()]),
@@ -520,13 +520,12 @@ fn schemas() -> Value {
             },
         })
     };
-    json!({
+    let mut all = json!({
         "Error": {
             "type": "object",
             "required": ["error", "status"],
             "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
         },
-        "AnyJson": {"description": "JSON; see the route's description."},
         "Health": {
             "type": "object",
             "properties": {
@@ -640,7 +639,346 @@ fn schemas() -> Value {
                 "lookback_minutes": {"type": "integer"},
             },
         },
-    })
+    });
+    if let Some(map) = all.as_object_mut() {
+        map.extend(response_schemas());
+    }
+    all
+}
+
+/// Congestion levels from lowest to highest, as `traffic_metrics.congestion_level` stores them.
+const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
+
+/// The KPIs `GET /api/analytics/compare` reports under `deltas` (see `routes::analytics::kpis`).
+const COMPARED_KPIS: &[&str] = &[
+    "windows",
+    "total_vehicles",
+    "total_events",
+    "avg_speed_kmh",
+    "avg_congestion_score",
+    "max_congestion_score",
+    "low_windows",
+    "moderate_windows",
+    "high_windows",
+    "severe_windows",
+    "cameras",
+    "car",
+    "truck",
+    "bus",
+    "motorcycle",
+    "bicycle",
+    "other",
+    "alerts_opened",
+    "alerts_acknowledged",
+];
+
+/// An object whose properties are all always present (possibly `null`), as the handlers
+/// build their bodies.
+fn object(properties: Value) -> Value {
+    let required: Vec<String> = properties
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({"type": "object", "required": required, "properties": properties})
+}
+
+/// A component schema or `null`.
+fn ref_or_null(name: &str) -> Value {
+    json!({"anyOf": [schema_ref(name), {"type": "null"}]})
+}
+
+/// The list envelope `{items, count, limit, offset, next_offset}` of the read routes, plus the
+/// echoed parameters in `extra`.
+fn list_page(item: &str, extra: Value) -> Value {
+    let mut properties = json!({
+        "items": {"type": "array", "items": schema_ref(item)},
+        "count": {"type": "integer", "minimum": 0, "description": "Number of `items`."},
+        "limit": {"type": "integer"},
+        "offset": {"type": "integer"},
+        "next_offset": {"type": ["integer", "null"], "description": "`offset` of the next page; null on the last page."},
+    });
+    if let (Some(props), Value::Object(extra)) = (properties.as_object_mut(), extra) {
+        props.extend(extra);
+    }
+    object(properties)
+}
+
+/// Response bodies of the read routes (cameras, metrics, dashboard, map, alerts, analytics).
+fn response_schemas() -> Map<String, Value> {
+    let ts = json!({"type": "string", "format": "date-time"});
+    let ts_or_null = json!({"type": ["string", "null"], "format": "date-time"});
+    let level = schema_ref("CongestionLevel");
+    let count = json!({"type": "integer", "minimum": 0});
+    let int64 = json!({"type": "integer", "format": "int64"});
+    let number = json!({"type": "number"});
+    let number_or_null = nullable("number");
+    let string = json!({"type": "string"});
+    let string_or_null = nullable("string");
+    let metric_row = object(json!({
+        "camera_id": string,
+        "lane_id": {"type": ["string", "null"], "description": "null on the camera-wide row of a window."},
+        "window_start": ts,
+        "window_end": ts,
+        "vehicle_count": count,
+        "event_count": count,
+        "avg_speed_kmh": number_or_null,
+        "speed_source": {"type": "string", "description": "Where `avg_speed_kmh` came from: reported, estimated, mixed or none."},
+        "car_count": count,
+        "truck_count": count,
+        "bus_count": count,
+        "motorcycle_count": count,
+        "bicycle_count": count,
+        "other_count": count,
+        "avg_confidence": number_or_null,
+        "congestion_score": number,
+        "congestion_level": level,
+    }));
+    let mut metrics_current = object(json!({
+        "lanes": {
+            "type": "array",
+            "items": schema_ref("MetricRow"),
+            "description": "The lane rows of the same window, ordered by lane id.",
+        },
+    }));
+    metrics_current = json!({"allOf": [schema_ref("MetricRow"), metrics_current]});
+    let acknowledged = json!({"allOf": [schema_ref("Alert"), object(json!({
+        "already_acknowledged": {"type": "boolean", "description": "true when an earlier acknowledgement was kept unchanged."},
+    }))]});
+    let kpi_delta = object(json!({
+        "a": number_or_null,
+        "b": number_or_null,
+        "delta": {"type": ["number", "null"], "description": "b - a (an integer for integer KPIs); null when either is missing."},
+        "percent_change": {"type": ["number", "null"], "description": "(b - a) / |a| * 100; null when a is 0 or missing."},
+    }));
+    let deltas = {
+        let properties: Map<String, Value> = COMPARED_KPIS
+            .iter()
+            .map(|name| ((*name).to_owned(), schema_ref("KpiDelta")))
+            .collect();
+        let mut deltas = object(Value::Object(properties));
+        deltas["additionalProperties"] = schema_ref("KpiDelta");
+        deltas["description"] = json!("Per numeric KPI, period B against period A.");
+        deltas
+    };
+    let parts = [
+        json!({
+            "CongestionLevel": {"type": "string", "enum": LEVELS},
+            "LevelCounts": object(LEVELS.iter().map(|l| ((*l).to_owned(), count.clone())).collect::<Map<_, _>>().into()),
+            "MetricRow": metric_row,
+            "MetricsCurrent": metrics_current,
+            "MetricHistoryPage": list_page("MetricRow", json!({
+                "camera_id": string,
+                "lane_id": {"type": ["string", "null"], "description": "The lane asked for; null for camera-wide rows."},
+                "from": ts,
+                "to": ts,
+            })),
+            "CameraLatestWindow": object(json!({
+                "window_start": ts,
+                "vehicle_count": nullable("integer"),
+                "avg_speed_kmh": number_or_null,
+                "congestion_level": string_or_null,
+                "congestion_score": number_or_null,
+            })),
+            "CameraSummary": object(json!({
+                "camera_id": string,
+                "name": string_or_null,
+                "location": string_or_null,
+                "latitude": number_or_null,
+                "longitude": number_or_null,
+                "road_segment": string_or_null,
+                "lanes": nullable("integer"),
+                "last_seen_at": ts_or_null,
+                "active": {"type": "boolean", "description": "A window closed in the last five minutes."},
+                "latest": ref_or_null("CameraLatestWindow"),
+            })),
+            "CameraPage": list_page("CameraSummary", json!({})),
+            "CameraCongestion": object(json!({
+                "camera_id": string,
+                "road_segment": string_or_null,
+                "window_start": ts,
+                "window_end": ts,
+                "congestion_level": level,
+                "congestion_score": number,
+                "avg_speed_kmh": number_or_null,
+                "vehicle_count": count,
+            })),
+            "CameraCongestionPage": list_page("CameraCongestion", json!({})),
+        }),
+        json!({
+            "WorstCamera": object(json!({
+                "camera_id": string,
+                "road_segment": string_or_null,
+                "congestion_level": string_or_null,
+                "congestion_score": number,
+                "window_start": ts,
+            })),
+            "DashboardSummary": object(json!({
+                "cameras_total": count,
+                "cameras_active": count,
+                "cameras_reporting": count,
+                "total_vehicles": count,
+                "avg_speed_kmh": number_or_null,
+                "level_distribution": schema_ref("LevelCounts"),
+                "active_alerts": count,
+                "worst_camera": ref_or_null("WorstCamera"),
+                "events_last_minute": count,
+                "window_minutes": {"type": "integer", "description": "How recent a camera's latest window must be to count."},
+                "generated_at": ts,
+            })),
+            "TrafficEvent": object(json!({
+                "camera_id": string,
+                "timestamp": ts,
+                "frame_id": int64,
+                "vehicle_id": string,
+                "class": string,
+                "confidence": number,
+                "bbox": object(json!({"x": number, "y": number, "w": number, "h": number})),
+                "lane_id": string_or_null,
+                "speed_kmh": number_or_null,
+                "estimated_speed_kmh": number_or_null,
+            })),
+            "TrafficEventPage": object(json!({
+                "items": {"type": "array", "items": schema_ref("TrafficEvent")},
+                "count": count,
+                "camera_id": string_or_null,
+                "limit": {"type": "integer"},
+                "before": ts_or_null,
+                "skip": nullable("integer"),
+                "next_before": {"type": ["string", "null"], "format": "date-time", "description": "`before` of the next page (full precision); null on the last page."},
+                "next_skip": {"type": ["integer", "null"], "description": "`skip` of the next page; null on the last page."},
+            })),
+            "HeatmapCell": object(json!({
+                "camera_id": string,
+                "latitude": number_or_null,
+                "longitude": number_or_null,
+                "road_segment": string_or_null,
+                "intensity": {"type": "number", "minimum": 0, "maximum": 1},
+                "avg_vehicle_count": number,
+                "max_congestion_level": {"type": ["string", "null"], "enum": ["LOW", "MODERATE", "HIGH", "SEVERE", null]},
+                "windows": count,
+                "latest_window_start": ts,
+            })),
+            "HeatmapPage": list_page("HeatmapCell", json!({
+                "minutes": {"type": "integer"},
+                "since": ts,
+                "generated_at": ts,
+            })),
+        }),
+        json!({
+            "IncidentAlert": object(json!({
+                "alert_id": int64,
+                "alert_type": string,
+                "severity": string,
+                "peak_severity": string,
+                "score": number,
+                "message": string,
+                "opened_at": ts,
+                "updated_at": ts,
+                "acknowledged_by": string_or_null,
+                "acknowledged_at": ts_or_null,
+            })),
+            "Incident": object(json!({
+                "camera_id": string,
+                "name": string_or_null,
+                "latitude": number_or_null,
+                "longitude": number_or_null,
+                "road_segment": string_or_null,
+                "window_start": ts,
+                "window_end": ts,
+                "congestion_level": level,
+                "congestion_score": number,
+                "avg_speed_kmh": number_or_null,
+                "vehicle_count": count,
+                "alert": ref_or_null("IncidentAlert"),
+            })),
+            "IncidentPage": list_page("Incident", json!({
+                "severity": {"type": "string", "enum": ["MODERATE", "HIGH", "SEVERE"]},
+            })),
+            "Alert": object(json!({
+                "alert_id": int64,
+                "camera_id": string,
+                "alert_type": string,
+                "severity": string,
+                "peak_severity": string,
+                "road_segment": string_or_null,
+                "score": number,
+                "message": string,
+                "status": {"type": "string", "enum": ["active", "resolved"]},
+                "opened_window_start": ts,
+                "opened_at": ts,
+                "updated_at": ts,
+                "resolved_at": ts_or_null,
+                "acknowledged_by": string_or_null,
+                "acknowledged_at": ts_or_null,
+            })),
+            "AlertPage": list_page("Alert", json!({})),
+            "AlertHistoryPage": list_page("Alert", json!({
+                "from": ts,
+                "to": ts,
+                "severity": {"type": ["string", "null"], "enum": ["HIGH", "SEVERE", null]},
+                "road_segment": string_or_null,
+                "type": string_or_null,
+            })),
+            "AcknowledgedAlert": acknowledged,
+        }),
+        json!({
+            "ClassTotals": object(json!({
+                "car": count, "truck": count, "bus": count, "motorcycle": count, "bicycle": count, "other": count,
+            })),
+            "CameraPeriodMetrics": object(json!({
+                "camera_id": string,
+                "windows": count,
+                "vehicles": count,
+                "events": count,
+                "avg_speed_kmh": number_or_null,
+                "avg_congestion_score": number_or_null,
+                "max_congestion_score": number_or_null,
+                "high_or_severe_windows": count,
+            })),
+            "PeakWindow": object(json!({
+                "window_start": ts,
+                "window_end": ts,
+                "vehicles": count,
+                "cameras": count,
+                "avg_congestion_score": number_or_null,
+            })),
+            "AlertCounts": object(json!({
+                "opened": count,
+                "peak_high": count,
+                "peak_severe": count,
+                "acknowledged": count,
+            })),
+            "AnalyticsMetrics": object(json!({
+                "start": ts,
+                "end": ts,
+                "windows": count,
+                "total_vehicles": count,
+                "total_events": count,
+                "avg_speed_kmh": {"type": ["number", "null"], "description": "Weighted by `event_count`; null without speeds."},
+                "speed_weighting": {"type": "string", "const": "event_count"},
+                "avg_congestion_score": number_or_null,
+                "max_congestion_score": number_or_null,
+                "level_distribution": schema_ref("LevelCounts"),
+                "class_totals": schema_ref("ClassTotals"),
+                "cameras": {"type": "array", "items": schema_ref("CameraPeriodMetrics")},
+                "peak_window": ref_or_null("PeakWindow"),
+                "alerts": schema_ref("AlertCounts"),
+            })),
+            "KpiDelta": kpi_delta,
+            "AnalyticsComparison": object(json!({
+                "a": schema_ref("AnalyticsMetrics"),
+                "b": schema_ref("AnalyticsMetrics"),
+                "deltas": deltas,
+            })),
+        }),
+    ];
+    let mut map = Map::new();
+    for part in parts {
+        if let Value::Object(part) = part {
+            map.extend(part);
+        }
+    }
+    map
 }
 
 #[cfg(test)]
@@ -750,5 +1088,118 @@ mod tests {
             .expect("schemes");
         assert_eq!(schemes["adminToken"]["name"], "X-Admin-Token");
         assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    }
+
+    /// Every `$ref` anywhere in `value`, with the JSON path where it occurs.
+    fn refs<'a>(value: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if key == "$ref" {
+                        out.push((at.clone(), child.as_str().unwrap_or_default()));
+                    } else {
+                        refs(child, format!("{at}/{key}"), out);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    refs(child, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_ref_resolves_to_a_component_schema() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let mut found = Vec::new();
+        refs(&doc, String::new(), &mut found);
+        assert!(!found.is_empty());
+        let mut used = BTreeSet::new();
+        for (at, target) in found {
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{at}: $ref {target:?} is not a component schema"));
+            assert!(schemas.contains_key(name), "{at}: dangling $ref {name}");
+            used.insert(name.to_owned());
+        }
+        for name in schemas.keys() {
+            assert!(used.contains(name), "component schema {name} is never used");
+        }
+    }
+
+    #[test]
+    fn json_success_responses_have_real_schemas() {
+        let doc = document();
+        assert!(doc["components"]["schemas"].get("AnyJson").is_none());
+        for (template, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("item") {
+                let at = format!("{method} {template}");
+                let responses = operation["responses"].as_object().expect("responses");
+                for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('2')) {
+                    let Some(content) = response.get("content").and_then(Value::as_object) else {
+                        assert_eq!(status, "204", "{at}: {status} without a body");
+                        continue;
+                    };
+                    for (media, body) in content {
+                        let schema = &body["schema"];
+                        if media == "application/json" {
+                            // The OpenAPI document describes itself only as an object.
+                            if template == "/openapi.json" {
+                                assert_eq!(schema["type"], "object", "{at}");
+                                continue;
+                            }
+                            let target = schema["$ref"].as_str().unwrap_or_else(|| {
+                                panic!("{at} {status}: JSON body without a component schema")
+                            });
+                            assert!(!target.ends_with("/AnyJson"), "{at} {status}: AnyJson");
+                        } else {
+                            assert_eq!(schema["type"], "string", "{at} {status} {media}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn list_pages_share_the_envelope() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for name in [
+            "CameraPage",
+            "CameraCongestionPage",
+            "MetricHistoryPage",
+            "HeatmapPage",
+            "IncidentPage",
+            "AlertPage",
+            "AlertHistoryPage",
+        ] {
+            let schema = &schemas[name];
+            let required: BTreeSet<&str> = schema["required"]
+                .as_array()
+                .expect("required")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            for field in ["items", "count", "limit", "offset", "next_offset"] {
+                assert!(required.contains(field), "{name}: {field} not required");
+            }
+            for field in schema["properties"].as_object().expect("properties").keys() {
+                assert!(
+                    required.contains(field.as_str()),
+                    "{name}: {field} optional"
+                );
+            }
+        }
+        let deltas = &schemas["AnalyticsComparison"]["properties"]["deltas"];
+        assert_eq!(
+            deltas["properties"].as_object().expect("kpis").len(),
+            COMPARED_KPIS.len()
+        );
+        assert_eq!(deltas["additionalProperties"], schema_ref("KpiDelta"));
     }
 }
