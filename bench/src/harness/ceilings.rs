@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, NaiveDate, Utc};
+use pipeline::sink::postgres::{COPY_EVENTS, COPY_EVENTS_TYPES};
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::Type;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -196,36 +196,12 @@ impl CopyReport {
     }
 }
 
-/// The pipeline's COPY of `traffic_events` (same columns and types), `batch_rows` rows per
-/// transaction, each after ensuring the day partitions it needs.
-pub const COPY_EVENTS: &str = "COPY traffic_events (camera_id, ts, frame_id, vehicle_id, class, \
-     confidence, bbox_x, bbox_y, bbox_w, bbox_h, lane_id, speed_kmh, estimated_speed_kmh, \
-     kafka_partition, kafka_offset, detection_index) FROM STDIN (FORMAT binary)";
-
-const COPY_TYPES: [Type; 16] = [
-    Type::TEXT,
-    Type::TIMESTAMPTZ,
-    Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::TEXT,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::INT4,
-    Type::INT8,
-    Type::INT4,
-];
-
 fn timestamp(ms: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// COPYs `rows` into the `traffic_events` of the database at `url` (migrated beforehand).
+/// COPYs `rows` into `traffic_events` with the pipeline's own COPY statement, `batch_rows` rows
+/// per transaction, each after ensuring the day partitions it needs (database migrated beforehand).
 pub fn copy_rows(
     client: &mut postgres::Client,
     rows: &[EventRow],
@@ -248,7 +224,7 @@ pub fn copy_rows(
             )?;
         }
         let sink = tx.copy_in(COPY_EVENTS)?;
-        let mut writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
+        let mut writer = BinaryCopyInWriter::new(sink, &COPY_EVENTS_TYPES);
         for row in batch {
             let d = &row.detection;
             let ts = timestamp(d.ts_ms);

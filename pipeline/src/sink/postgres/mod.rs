@@ -3,5 +3,5 @@
 mod statements;
 mod writer;
 
-pub use statements::write_batch;
+pub use statements::{write_batch, COPY_EVENTS, COPY_EVENTS_TYPES};
 pub use writer::{PostgresSink, SinkConfig, SinkError};
