@@ -15,11 +15,18 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core_schema",
-    sql: include_str!("../sql/V1__core_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core_schema",
+        sql: include_str!("../sql/V1__core_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "metrics_commit_time_index",
+        sql: include_str!("../sql/V2__metrics_commit_time_index.sql"),
+    },
+];
 
 /// Arbitrary constant shared by every process that migrates this schema.
 const MIGRATION_LOCK_KEY: i64 = 0x6232_6d69_6772_6174;

@@ -27,6 +27,16 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Longest time a hot route's answer is reused when no change was announced.
     pub hot_cache_max_age: Duration,
+    /// Open WebSocket sessions at most (upgrades beyond it get a 503).
+    pub ws_max_clients: usize,
+    /// Updates a WebSocket client may fall behind before it is dropped.
+    pub ws_backlog: usize,
+    /// Longest a write to one WebSocket client may take before it is dropped.
+    pub ws_send_timeout: Duration,
+    /// Period of the keep-alive ping; a client silent for two periods is dropped.
+    pub ws_ping_interval: Duration,
+    /// Period of `heatmap_update` on `/ws/events`.
+    pub ws_heatmap_interval: Duration,
 }
 
 impl Config {
@@ -83,6 +93,54 @@ impl Config {
                 "QUERY_SERVER_HOT_CACHE_MS",
                 text("QUERY_SERVER_HOT_CACHE_MS", "1000"),
             )?),
+            ws_max_clients: parse(
+                "QUERY_SERVER_WS_MAX_CLIENTS",
+                text("QUERY_SERVER_WS_MAX_CLIENTS", "15000"),
+            )?,
+            ws_backlog: positive(
+                "QUERY_SERVER_WS_BACKLOG",
+                parse(
+                    "QUERY_SERVER_WS_BACKLOG",
+                    text("QUERY_SERVER_WS_BACKLOG", "1024"),
+                )?,
+            )?,
+            ws_send_timeout: Duration::from_millis(positive(
+                "QUERY_SERVER_WS_SEND_TIMEOUT_MS",
+                parse(
+                    "QUERY_SERVER_WS_SEND_TIMEOUT_MS",
+                    text("QUERY_SERVER_WS_SEND_TIMEOUT_MS", "10000"),
+                )?,
+            )?),
+            ws_ping_interval: Duration::from_millis(positive(
+                "QUERY_SERVER_WS_PING_MS",
+                parse(
+                    "QUERY_SERVER_WS_PING_MS",
+                    text("QUERY_SERVER_WS_PING_MS", "30000"),
+                )?,
+            )?),
+            ws_heatmap_interval: Duration::from_millis(positive(
+                "QUERY_SERVER_WS_HEATMAP_MS",
+                parse(
+                    "QUERY_SERVER_WS_HEATMAP_MS",
+                    text("QUERY_SERVER_WS_HEATMAP_MS", "10000"),
+                )?,
+            )?),
+        })
+    }
+}
+
+/// Zero would mean "never" or "nothing": refused instead of misbehaving.
+fn positive<T: PartialOrd + Default + ToString>(
+    name: &'static str,
+    value: T,
+) -> Result<T, ConfigError> {
+    if value > T::default() {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            name,
+            value: value.to_string(),
+            reason: "must be greater than 0".into(),
         })
     }
 }

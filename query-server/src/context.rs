@@ -20,6 +20,11 @@ pub struct Ctx {
     pub metrics: Arc<ApiMetrics>,
     pub kafka: crate::routes::health::KafkaProbe,
     pub hot: Arc<crate::live::HotCache>,
+    pub feed: Arc<crate::live::Feed>,
+    /// One permit per open WebSocket session.
+    pub ws_slots: Arc<tokio::sync::Semaphore>,
+    /// Turns true when the server is stopping; sessions close on it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub started: Instant,
 }
 

@@ -1,4 +1,5 @@
-//! The query server: the REST API over what the pipeline stores, on hand-rolled hyper 1.x.
+//! The query server: the REST API and WebSocket channels over what the pipeline stores, on
+//! hand-rolled hyper 1.x.
 //!
 //! Module map:
 //! - [`server`]: accept loop (connection cap, header timeout, graceful shutdown) and the
@@ -6,7 +7,8 @@
 //! - [`router`]: the one router, `(method, path segments)` to a [`router::Route`], and the route table.
 //! - [`routes`]: one file per domain (health, cameras, metrics, dashboard, map, alerts,
 //!   analytics, admin, predict, docs, telemetry); every handler returns `Result<Response, ApiError>`.
-//! - [`live`]: hot routes served from memory, invalidated by LISTEN/NOTIFY on a thread of its own.
+//! - [`live`]: the LISTEN thread, the live state and its fan-out, and the hot-route cache.
+//! - [`ws`]: the WebSocket channels (`/ws/metrics`, `/ws/metrics/lanes`, `/ws/events`).
 //! - [`report`]: the PDF report.
 //! - [`openapi`]: the OpenAPI 3.1 document, built from the route table (served by `routes::docs`).
 //! - [`error`]: [`error::ApiError`], turned into `{"error","status"}` JSON in one place.
@@ -27,6 +29,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod telemetry;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +49,8 @@ pub enum StartError {
     },
     #[error("invalid DATABASE_URL: {0}")]
     Database(#[from] postgres::Error),
+    #[error("cannot start the LISTEN thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Binds and serves until `shutdown` turns true; returns once open requests are done.
@@ -74,22 +79,36 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         log::warn!("admin_routes_disabled reason=ADMIN_API_KEY is not set; every /api/admin route answers 403");
     }
     let hot = Arc::new(live::HotCache::new(config.hot_cache_max_age));
+    let feed = Arc::new(live::Feed::new(config.ws_backlog));
+    let metrics = Arc::new(telemetry::ApiMetrics::new());
     let stop_listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let listener_thread = live::listen::spawn(
-        config.database_url.clone(),
-        hot.clone(),
-        stop_listening.clone(),
-    )
-    .map_err(|source| StartError::Bind {
-        addr: config.addr,
-        source,
-    })?;
+    let listener_thread = live::listen::Listener {
+        database_url: config.database_url.clone(),
+        cache: hot.clone(),
+        feed: feed.clone(),
+        metrics: metrics.clone(),
+        stop: stop_listening.clone(),
+    }
+    .spawn()
+    .map_err(StartError::Thread)?;
+    tokio::spawn(live::heatmap::publish_periodically(
+        feed.clone(),
+        config.ws_heatmap_interval,
+        shutdown.clone(),
+    ));
     let ctx = Arc::new(context::Ctx {
         kafka: routes::health::KafkaProbe::new(&config.kafka_brokers),
+        ws_slots: Arc::new(tokio::sync::Semaphore::new(
+            config
+                .ws_max_clients
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
         config,
         db,
-        metrics: Arc::new(telemetry::ApiMetrics::new()),
+        metrics,
         hot,
+        feed,
+        shutdown: shutdown.clone(),
         started: Instant::now(),
     });
     log::info!("query_server_listening url=http://{bound} docs=http://{bound}/docs");

@@ -27,6 +27,10 @@ const TAGS: &[(&str, &str)] = &[
         "Period analytics, comparisons and the PDF report",
     ),
     ("predict", "Congestion forecasts"),
+    (
+        "realtime",
+        "WebSocket channels: a snapshot, then each change as it commits",
+    ),
     ("admin", "Administration (token required)"),
     ("meta", "Monitoring and API description"),
 ];
@@ -346,8 +350,8 @@ fn operation(route: Route) -> Op {
             &format!(
                 "Publishes `{{\"message\",\"level\",\"title\",\"ts\"}}` with NOTIFY on the PostgreSQL channel \
                  `{BROADCAST_CHANNEL}`; anything LISTENing receives it. The encoded notification must fit in \
-                 {MAX_BROADCAST_PAYLOAD_BYTES} bytes. Delivery to dashboards over WebSocket is not part of this \
-                 server yet (a later issue): today only LISTENers on the channel receive broadcasts."
+                 {MAX_BROADCAST_PAYLOAD_BYTES} bytes. Every query-server replica LISTENs on it and delivers the \
+                 notification as an `admin_broadcast` envelope on `/ws/events` (and `/ws/metrics`, `/ws/metrics/lanes`)."
             ),
         )
         .body("BroadcastRequest")
@@ -358,7 +362,64 @@ fn operation(route: Route) -> Op {
             .responds(vec![(200, "OpenAPI 3.1 document", Some(("application/json", json!({"type": "object"}))))]),
         Docs => op("meta", "Interactive API documentation", "A self-contained page that renders `/openapi.json`.")
             .responds(vec![(200, "HTML page", Some(("text/html", json!({"type": "string"}))))]),
+        WsMetrics => websocket(
+            "Camera-wide window metrics as they commit",
+            "Text frames, each `{\"type\",\"ts\",\"data\"}`. First `snapshot` (`data.metrics`: the latest \
+             camera-wide row per camera; operators also get `data.alerts`), then one `traffic_metrics_update` \
+             per committed window (`data`: the row, as in `/metrics/current` without `lanes`). Operators also \
+             receive `new_alert`, `alert_updated`, `alert_acknowledged`, `alert_resolved`; everyone receives \
+             `admin_broadcast`.",
+            vec![camera_param(false), role_param()],
+        ),
+        WsMetricsLanes => websocket(
+            "Per-lane window metrics as they commit",
+            "Like `/ws/metrics`, but the snapshot is `data.lanes` (per camera: `camera_id`, `window_start`, \
+             `window_end`, `lanes`) and each committed window arrives as `lane_metrics_update` with the same shape.",
+            vec![camera_param(false), role_param()],
+        ),
+        WsEvents => websocket(
+            "Typed event channel",
+            "First `snapshot` (`data.metrics` with lanes, `data.alerts` active, `data.heatmap`, each present \
+             when `types` allows it), then envelopes of type `traffic_metrics_update` (each committed window, \
+             with `lanes`), `heatmap_update` (periodically: items as in `/api/map/heatmap?minutes=5`), \
+             `new_alert`, `alert_updated`, `alert_acknowledged`, `alert_resolved` (`data`: the alert as in \
+             `/api/alerts/current`) and `admin_broadcast`.",
+            vec![
+                camera_param(false),
+                query("types", false, "Comma-separated envelope types to receive (default: all). An unknown type closes the session with code 1008 and a reason naming it.", json!({"type": "string", "example": "new_alert,admin_broadcast"})),
+            ],
+        ),
     }
+}
+
+fn role_param() -> Value {
+    query(
+        "role",
+        false,
+        "`viewer` (default) or `operator` (also receives alert changes).",
+        json!({"type": "string", "enum": ["viewer", "operator"], "default": "viewer"}),
+    )
+}
+
+/// A WebSocket route: documented as the GET that upgrades.
+fn websocket(summary: &'static str, description: &str, params: Vec<Value>) -> Op {
+    op(
+        "realtime",
+        summary,
+        &format!(
+            "WebSocket (`ws://`). {description} Invalid parameters are accepted at the HTTP level and the \
+             session is then closed with code 1008 and a reason naming the problem. The server pings \
+             periodically; a client more than the backlog behind is closed with 1013, one whose writes \
+             stall is dropped, and at shutdown sessions are closed with 1001."
+        ),
+    )
+    .query(params)
+    .responds(vec![
+        (101, "Switching Protocols: the WebSocket session starts", None),
+        err(400, "Sec-WebSocket-Key missing or malformed"),
+        err(426, "Not a WebSocket upgrade request (or not version 13)"),
+        err(503, "Too many WebSocket sessions (QUERY_SERVER_WS_MAX_CLIENTS)"),
+    ])
 }
 
 /// Names of the `{...}` segments of a template, in order.
@@ -1031,8 +1092,14 @@ mod tests {
                 assert!(!responses.is_empty(), "{at}: no responses");
                 // The forecast has no success answer until a model bundle is served.
                 let forecast = template == "/api/predict/congestion";
+                // A WebSocket's success is the 101 that starts the session.
+                let success = if template.starts_with("/ws/") {
+                    "101"
+                } else {
+                    "2"
+                };
                 assert!(
-                    forecast || responses.keys().any(|s| s.starts_with('2')),
+                    forecast || responses.keys().any(|s| s.starts_with(success)),
                     "{at}: no success response"
                 );
                 for (status, response) in responses {

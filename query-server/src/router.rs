@@ -7,6 +7,7 @@ use crate::context::{Ctx, Req};
 use crate::error::ApiError;
 use crate::http::ApiResult;
 use crate::routes;
+use crate::ws::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
@@ -39,6 +40,9 @@ pub enum Route {
     Prometheus,
     OpenApi,
     Docs,
+    WsMetrics,
+    WsMetricsLanes,
+    WsEvents,
 }
 
 impl Route {
@@ -72,6 +76,9 @@ impl Route {
         Route::Prometheus,
         Route::OpenApi,
         Route::Docs,
+        Route::WsMetrics,
+        Route::WsMetricsLanes,
+        Route::WsEvents,
     ];
 
     /// Method and path template (OpenAPI style), also the `route` label of the metrics.
@@ -107,6 +114,9 @@ impl Route {
             Prometheus => (Method::GET, "/metrics"),
             OpenApi => (Method::GET, "/openapi.json"),
             Docs => (Method::GET, "/docs"),
+            WsMetrics => (Method::GET, "/ws/metrics"),
+            WsMetricsLanes => (Method::GET, "/ws/metrics/lanes"),
+            WsEvents => (Method::GET, "/ws/events"),
         }
     }
 
@@ -122,6 +132,16 @@ impl Route {
                 | Route::MapIncidents
                 | Route::AlertsCurrent
         )
+    }
+
+    /// The WebSocket channel a route upgrades to.
+    pub fn websocket(self) -> Option<Channel> {
+        match self {
+            Route::WsMetrics => Some(Channel::Metrics),
+            Route::WsMetricsLanes => Some(Channel::Lanes),
+            Route::WsEvents => Some(Channel::Events),
+            _ => None,
+        }
     }
 
     pub fn is_admin(self) -> bool {
@@ -217,6 +237,11 @@ pub async fn dispatch(route: Route, ctx: &Ctx, req: &Req) -> ApiResult {
         Prometheus => routes::telemetry::prometheus(ctx, req).await,
         OpenApi => routes::docs::openapi(ctx, req).await,
         Docs => routes::docs::page(ctx, req).await,
+        // Upgrades are taken over by the server before dispatch; what arrives here (HEAD) is not one.
+        WsMetrics | WsMetricsLanes | WsEvents => Err(ApiError::new(
+            hyper::StatusCode::UPGRADE_REQUIRED,
+            "this is a WebSocket endpoint: connect with a WebSocket client (ws://...)",
+        )),
     }
 }
 

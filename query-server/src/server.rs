@@ -25,10 +25,11 @@ use crate::live::CachedResponse;
 use crate::params::Params;
 use crate::router::{dispatch, resolve, resolve_error, ResolveError};
 
-/// Serves on `listener` until `shutdown` turns true, then lets open requests finish (up to 10 s).
+/// Serves on `listener` until `shutdown` turns true, then lets open requests finish and
+/// WebSocket sessions close (up to 10 s).
 pub async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let max = ctx.config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -46,23 +47,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut shutdown: watch::Re
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let header_timeout = ctx.config.header_timeout;
-                let service_ctx = ctx.clone();
-                let service = service_fn(move |request| {
-                    let ctx = service_ctx.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(&ctx, request, peer).await) }
-                });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                let watched = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = watched.await {
-                        log::debug!("connection_error peer={peer} error={e}");
-                    }
-                    drop(slot);
-                });
+                tokio::spawn(connection(ctx.clone(), stream, peer, slot, shutdown.clone()));
             }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
@@ -72,14 +57,66 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut shutdown: watch::Re
         }
     }
     drop(listener);
+    // Every connection and session holds a permit until it is done.
+    let sessions = ctx.config.ws_max_clients.clamp(1, Semaphore::MAX_PERMITS);
+    let drained = async {
+        let _connections = slots.acquire_many(permits(max)).await;
+        let _sessions = ctx.ws_slots.acquire_many(permits(sessions)).await;
+    };
     tokio::select! {
-        _ = graceful.shutdown() => log::info!("query_server_drained"),
+        _ = drained => log::info!("query_server_drained"),
         _ = tokio::time::sleep(Duration::from_secs(10)) => log::warn!("query_server_drain_timeout"),
     }
 }
 
+fn permits(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// One HTTP/1.1 connection (kept alive, possibly upgraded to a WebSocket). On shutdown, a
+/// request in progress is finished and the connection closed after it.
+async fn connection(
+    ctx: Arc<Ctx>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let service_ctx = ctx.clone();
+    let service = service_fn(move |request| {
+        let ctx = service_ctx.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&ctx, request, peer).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(ctx.config.header_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let stopping = async {
+        if shutdown.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopping => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        log::debug!("connection_error peer={peer} error={e}");
+    }
+    drop(slot);
+}
+
 /// One request, start to finish. Never fails: every error becomes a JSON response here.
-pub async fn handle(ctx: &Ctx, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    ctx: &Arc<Ctx>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -114,6 +151,13 @@ pub async fn handle(ctx: &Ctx, request: Request<Incoming>, peer: SocketAddr) -> 
                         response.headers_mut().insert(header::ALLOW, value);
                     }
                 }
+                (label, response)
+            }
+            Ok((route, _)) if route.websocket().is_some() && method == Method::GET => {
+                let label = route.spec().1;
+                let channel = route.websocket().unwrap_or(crate::ws::Channel::Events);
+                let response = crate::ws::handshake::accept(ctx, channel, request)
+                    .unwrap_or_else(|error| error_response(&error));
                 (label, response)
             }
             Ok((route, path_params)) => {

@@ -5,6 +5,7 @@ use std::io::Write;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -38,10 +39,34 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabel {
+    pub channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
 pub struct ApiMetrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabel, Histogram>,
+    /// Open WebSocket sessions per channel path.
+    pub ws_clients: Family<ChannelLabel, Gauge>,
+    /// Frames sent to WebSocket clients (updates and snapshots).
+    pub ws_messages: Counter,
+    /// Sessions the server ended, by reason (slow, send_timeout, no_pong, refused, shutdown).
+    pub ws_closed: Family<ReasonLabel, Counter>,
+    /// Live-state updates published, by where they were found (notification or resync).
+    pub live_update_count: Family<SourceLabel, Counter>,
+    pub live_disconnects: Counter,
 }
 
 impl Default for ApiMetrics {
@@ -69,11 +94,70 @@ impl ApiMetrics {
             "HTTP request latency by route template",
             latency.clone(),
         );
+        let ws_clients = Family::<ChannelLabel, Gauge>::default();
+        registry.register(
+            "b2_ws_clients",
+            "Open WebSocket sessions by channel",
+            ws_clients.clone(),
+        );
+        let ws_messages = Counter::default();
+        registry.register(
+            "b2_ws_messages_sent",
+            "Frames sent to WebSocket clients",
+            ws_messages.clone(),
+        );
+        let ws_closed = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "b2_ws_closed_by_server",
+            "WebSocket sessions ended by the server, by reason",
+            ws_closed.clone(),
+        );
+        let live_update_count = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "b2_live_updates",
+            "Live-state updates published to WebSocket channels, by source",
+            live_update_count.clone(),
+        );
+        let live_disconnects = Counter::default();
+        registry.register(
+            "b2_live_listen_disconnects",
+            "Times the LISTEN connection was lost",
+            live_disconnects.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            ws_clients,
+            ws_messages,
+            ws_closed,
+            live_update_count,
+            live_disconnects,
         }
+    }
+
+    pub fn live_updates(&self, source: &str) -> Counter {
+        self.live_update_count
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .clone()
+    }
+
+    pub fn ws_clients(&self, channel: &str) -> Gauge {
+        self.ws_clients
+            .get_or_create(&ChannelLabel {
+                channel: channel.to_owned(),
+            })
+            .clone()
+    }
+
+    pub fn ws_closed(&self, reason: &str) {
+        self.ws_closed
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -6,6 +6,7 @@
 //! - [`db`]: a fresh database per test, dropped afterwards, and row snapshots for comparisons.
 //! - [`process`]: the real `pipeline` binary as a child process (SIGTERM, `kill -9`, metrics).
 //! - [`traffic`]: simulated B1 traffic, produced to a per-test topic, and what it should yield.
+//! - [`ws`]: WebSocket clients (tokio-tungstenite, a stalled one, and Python's `websockets`).
 //!
 //! Nothing is skipped: a missing service fails the test with the command that provides it.
 
@@ -14,6 +15,7 @@ pub mod db;
 pub mod process;
 pub mod services;
 pub mod traffic;
+pub mod ws;
 
 use std::time::{Duration, Instant};
 

@@ -1,13 +1,21 @@
-//! Hot routes served from memory, kept current by LISTEN/NOTIFY.
+//! What changes while the server runs, kept in memory and pushed to clients.
 //!
-//! The pipeline NOTIFYs after every commit (`b2_metrics`, `b2_alerts`), and the tables' triggers
-//! do the same for admin changes (`b2_cameras`, `b2_thresholds`). [`listen`] turns each
-//! notification into a new data version. [`HotCache`] keeps the rendered response of each hot
-//! request and reuses it until the version moves or it reaches its age limit: the age limit
-//! exists for wall-clock-relative answers such as "active in the last 5 minutes". Only one
-//! request per key rebuilds at a time; concurrent ones wait for it, so a burst costs one query.
+//! The pipeline NOTIFYs after every commit (`b2_metrics`, `b2_alerts`), the tables' triggers do
+//! the same for admin changes (`b2_cameras`, `b2_thresholds`), and admin broadcasts travel as
+//! `b2_broadcast`, so every replica hears every change.
+//! - [`listen`]: the LISTEN thread; reads the changed rows back, re-reads after a reconnection.
+//! - [`state`]: latest window per camera (with lanes), recent scores, active alerts.
+//! - [`feed`]: applies changes to the state and fans them out to WebSocket sessions.
+//! - [`heatmap`]: the periodic `heatmap_update`.
+//! - [`cache`]: rendered answers of the hot REST routes, reused until a notification (or a
+//!   write through this server) moves the data version, or for at most their age limit; only
+//!   one request per key rebuilds at a time, so a burst costs one query.
 
 pub mod cache;
+pub mod feed;
+pub mod heatmap;
 pub mod listen;
+pub mod state;
 
 pub use cache::{CachedResponse, HotCache};
+pub use feed::Feed;

@@ -28,7 +28,8 @@ const MAX_OFFSET: i64 = 1_000_000_000;
 /// Longest accepted `admin_id`; it is an identifier, not free text.
 const MAX_ADMIN_ID_LEN: usize = 200;
 
-const COLUMNS: &str = "alert_id, camera_id, alert_type, severity, peak_severity, road_segment, \
+pub(crate) const COLUMNS: &str =
+    "alert_id, camera_id, alert_type, severity, peak_severity, road_segment, \
      score, message, status, opened_window_start, opened_at, updated_at, resolved_at, \
      acknowledged_by, acknowledged_at";
 
@@ -362,7 +363,7 @@ fn page(mut rows: Vec<Row>, limit: i64, offset: i64, extra: Value) -> Value {
     body
 }
 
-fn alert_json(row: &Row) -> Value {
+pub(crate) fn alert_json(row: &Row) -> Value {
     let time = |name: &str| row.get::<_, Option<DateTime<Utc>>>(name).map(rfc3339);
     json!({
         "alert_id": row.get::<_, i64>("alert_id"),

@@ -25,25 +25,25 @@ pub(crate) const METRIC_COLUMNS: &str = "camera_id, lane_id, window_start, windo
 /// One `traffic_metrics` row (selected with [`METRIC_COLUMNS`], in that order) as the API shows
 /// it. A struct, read by column index, serializes several times faster than a `Value` map per
 /// row, which matters for a day of history (17,280 rows).
-#[derive(Debug, serde::Serialize)]
-pub(crate) struct MetricRow {
-    camera_id: String,
-    lane_id: Option<String>,
-    window_start: Rfc3339,
-    window_end: Rfc3339,
-    vehicle_count: i32,
-    event_count: i32,
-    avg_speed_kmh: Option<f64>,
-    speed_source: String,
-    car_count: i32,
-    truck_count: i32,
-    bus_count: i32,
-    motorcycle_count: i32,
-    bicycle_count: i32,
-    other_count: i32,
-    avg_confidence: Option<f64>,
-    congestion_score: f64,
-    congestion_level: String,
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetricRow {
+    pub(crate) camera_id: String,
+    pub(crate) lane_id: Option<String>,
+    pub(crate) window_start: Rfc3339,
+    pub(crate) window_end: Rfc3339,
+    pub(crate) vehicle_count: i32,
+    pub(crate) event_count: i32,
+    pub(crate) avg_speed_kmh: Option<f64>,
+    pub(crate) speed_source: String,
+    pub(crate) car_count: i32,
+    pub(crate) truck_count: i32,
+    pub(crate) bus_count: i32,
+    pub(crate) motorcycle_count: i32,
+    pub(crate) bicycle_count: i32,
+    pub(crate) other_count: i32,
+    pub(crate) avg_confidence: Option<f64>,
+    pub(crate) congestion_score: f64,
+    pub(crate) congestion_level: String,
 }
 
 impl MetricRow {

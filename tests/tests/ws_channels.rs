@@ -1,0 +1,185 @@
+//! WebSocket channels without the pipeline: refusals, broadcasts through two query-server
+//! processes, a slow client dropped while a fast one keeps up, and close on shutdown.
+
+use std::time::Duration;
+
+use e2e_tests::api::QueryServer;
+use e2e_tests::db::TestDb;
+use e2e_tests::ws::{Frame, WsClient};
+
+const KEY: &str = "ws-test-key";
+
+fn ws_url(server: &QueryServer, path: &str) -> String {
+    server.url(path).replacen("http://", "ws://", 1)
+}
+
+fn broadcast(server: &QueryServer, message: &str) {
+    let body = serde_json::json!({"message": message, "level": "info"}).to_string();
+    let response = server
+        .request(
+            "POST",
+            "/api/admin/notifications/broadcast",
+            &[("X-Admin-Token", KEY), ("Content-Type", "application/json")],
+            Some(&body),
+        )
+        .expect("broadcast");
+    assert_eq!(response.status, 202, "{}", response.text());
+}
+
+fn snapshot(client: &WsClient) -> serde_json::Value {
+    match client.next(Duration::from_secs(10)) {
+        Some(Frame::Json(v)) if v["type"] == "snapshot" => v,
+        other => panic!("expected a snapshot first, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_reason() {
+    let db = TestDb::migrated("b2_ws_refuse");
+    let server = QueryServer::start(&db.url, Some(KEY), &[]);
+
+    let plain = server.get("/ws/events").expect("plain GET");
+    assert_eq!(plain.status, 426, "{}", plain.text());
+    assert!(plain.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("WebSocket"));
+
+    for (path, expected) in [
+        ("/ws/events?types=new_alert,bogus_type", "bogus_type"),
+        ("/ws/events?types=,", "types is empty"),
+        ("/ws/metrics?role=admin", "viewer, operator"),
+        ("/ws/metrics/lanes?types=new_alert", "/ws/events only"),
+        ("/ws/events?role=operator", "role applies"),
+    ] {
+        let client = WsClient::connect(&ws_url(&server, path)).expect("upgrade");
+        match client.next(Duration::from_secs(10)) {
+            Some(Frame::Closed(Some((1008, reason)))) => {
+                assert!(reason.contains(expected), "{path}: reason {reason:?}")
+            }
+            other => panic!("{path}: expected close 1008, got {other:?}"),
+        }
+    }
+    // Still serving after all that.
+    let client =
+        WsClient::connect(&ws_url(&server, "/ws/events?types=admin_broadcast")).expect("ok");
+    assert_eq!(snapshot(&client)["data"]["channel"], "/ws/events");
+    let metrics = server.get("/metrics").expect("metrics").text();
+    assert!(
+        metrics.contains("b2_ws_closed_by_server_total{reason=\"refused\"} 5"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn broadcasts_reach_clients_of_every_replica_and_shutdown_closes_sessions() {
+    let db = TestDb::migrated("b2_ws_broadcast");
+    let mut first = QueryServer::start(&db.url, Some(KEY), &[]);
+    let second = QueryServer::start(&db.url, Some(KEY), &[]);
+    let on_first =
+        WsClient::connect(&ws_url(&first, "/ws/events?types=admin_broadcast")).expect("a");
+    let on_second = WsClient::connect(&ws_url(&second, "/ws/events")).expect("b");
+    let viewer = WsClient::connect(&ws_url(&second, "/ws/metrics?camera_id=cam_01")).expect("c");
+    let lanes = WsClient::connect(&ws_url(&first, "/ws/metrics/lanes")).expect("d");
+    for client in [&on_first, &on_second, &viewer, &lanes] {
+        snapshot(client);
+    }
+
+    broadcast(&first, "road works on segment 4 tonight");
+    for (name, client) in [
+        ("first", &on_first),
+        ("second", &on_second),
+        ("viewer", &viewer),
+        ("lanes", &lanes),
+    ] {
+        let got = client
+            .next_of("admin_broadcast", Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{name}: no admin_broadcast"));
+        assert_eq!(
+            got["data"]["message"], "road works on segment 4 tonight",
+            "{name}"
+        );
+        assert_eq!(got["data"]["level"], "info");
+        assert!(got["ts"].is_string());
+    }
+
+    // SIGTERM: sessions are closed with 1001 and the process exits cleanly.
+    let status = first.terminate().expect("exit status");
+    assert!(status.success(), "{status:?}\n{}", first.log());
+    for client in [&on_first, &lanes] {
+        let (_, end) = client.until_closed(Duration::from_secs(10));
+        match end {
+            Some(Frame::Closed(Some((1001, reason)))) => assert!(reason.contains("shutting down")),
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+    }
+    // The other replica keeps serving its clients.
+    broadcast(&second, "second replica still here");
+    assert!(on_second
+        .next_of("admin_broadcast", Duration::from_secs(10))
+        .is_some());
+}
+
+#[test]
+fn a_slow_client_is_dropped_while_a_fast_one_keeps_receiving() {
+    let db = TestDb::migrated("b2_ws_slow");
+    let server = QueryServer::start(
+        &db.url,
+        Some(KEY),
+        &[
+            ("QUERY_SERVER_WS_BACKLOG", "16"),
+            ("QUERY_SERVER_WS_SEND_TIMEOUT_MS", "2000"),
+        ],
+    );
+    let url = ws_url(&server, "/ws/events?types=admin_broadcast");
+    let fast = WsClient::connect(&url).expect("fast");
+    let (slow, start_reading) = WsClient::connect_stalled(&url, 4096).expect("slow");
+    snapshot(&fast);
+
+    // About 4 MB in all: more than the kernel buffers between the server and a client that
+    // does not read.
+    let filler = "x".repeat(1900);
+    let total = 2000;
+    for i in 0..total {
+        broadcast(&server, &format!("{i:05} {filler}"));
+    }
+    let mut received = 0;
+    while received < total {
+        let got = fast
+            .next_of("admin_broadcast", Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("fast client stalled after {received} of {total}"));
+        let text = got["data"]["message"].as_str().unwrap_or_default();
+        assert!(
+            text.starts_with(&format!("{received:05} ")),
+            "out of order at {received}"
+        );
+        received += 1;
+    }
+
+    let _ = start_reading.send(());
+    let (frames, end) = slow.until_closed(Duration::from_secs(30));
+    let delivered = frames
+        .iter()
+        .filter(|f| f["type"] == "admin_broadcast")
+        .count();
+    assert!(
+        delivered < total,
+        "the slow client got everything ({delivered})"
+    );
+    match end {
+        Some(Frame::Closed(Some((1013, reason)))) => assert!(reason.contains("too slow")),
+        Some(Frame::Closed(None)) => {}
+        other => panic!("the slow client was not dropped: {other:?}"),
+    }
+    let metrics = server.get("/metrics").expect("metrics").text();
+    assert!(
+        metrics.contains("b2_ws_closed_by_server_total{reason=\"slow\"} 1")
+            || metrics.contains("b2_ws_closed_by_server_total{reason=\"send_timeout\"} 1"),
+        "{metrics}"
+    );
+    // The fast client is still connected and served.
+    broadcast(&server, "after the drop");
+    assert!(fast
+        .next_of("admin_broadcast", Duration::from_secs(10))
+        .is_some());
+}
