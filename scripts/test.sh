@@ -9,10 +9,12 @@
 #   1. cargo fmt --all -- --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   3. scripts/postgres.sh ensure (+ create-db for DATABASE_URL)
-#   4. build the binaries and test binaries (before the broker starts, to keep its lifetime short)
-#   5. scripts/broker.sh start (the first run builds tansu, ~9 min)
-#   6. cargo nextest run --workspace --no-fail-fast  (cargo test --workspace without nextest)
-#   7. stop the broker and PostgreSQL if this script started them
+#   4. a Python venv (.local/pyenv) with tests/clients/requirements.txt: the WebSocket client
+#      the tests use besides their own (exported as B2_PYTHON)
+#   5. build the binaries and test binaries (before the broker starts, to keep its lifetime short)
+#   6. scripts/broker.sh start (the first run builds tansu, ~9 min)
+#   7. cargo nextest run --workspace --no-fail-fast  (cargo test --workspace without nextest)
+#   8. stop the broker and PostgreSQL if this script started them
 # Every step runs even if an earlier independent one failed; a summary is
 # printed at the end and the exit status is non-zero if anything failed.
 #
@@ -112,6 +114,15 @@ else
     warn "cargo-nextest not installed; falling back to cargo test (install: cargo install cargo-nextest --locked)"
 fi
 
+python_client() {
+    local venv="$LOCAL_DIR/pyenv"
+    if [[ ! -x "$venv/bin/python" ]]; then
+        python3 -m venv "$venv" || return
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt || return
+    export B2_PYTHON="$venv/bin/python"
+}
+
 build_tests() {
     # The end-to-end tests run the real binaries (pipeline, mock-producer) beside the test executables.
     cargo build --workspace --bins || return
@@ -136,6 +147,8 @@ step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D war
 
 services_ok=1
 step "PostgreSQL ready" start_services_postgres || services_ok=0
+
+step "Python test client" python_client || true
 
 if step "build test binaries" build_tests; then
     step "broker started" start_services_broker || services_ok=0

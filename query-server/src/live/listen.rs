@@ -37,6 +37,9 @@ const CHANNELS: &[&str] = &[
     BROADCAST_CHANNEL,
 ];
 
+/// `application_name` of the LISTEN connection.
+pub const APPLICATION_NAME: &str = "query-server live";
+
 /// How far before the last commit seen a re-read starts: covers transactions that began
 /// before it (their `updated_at` is their start) and committed after.
 const RESYNC_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
@@ -83,7 +86,10 @@ impl Listener {
         since: &mut Option<DateTime<Utc>>,
         backoff: &mut Duration,
     ) -> Result<(), postgres::Error> {
-        let mut client = Client::connect(&self.database_url, postgres::NoTls)?;
+        let mut config: postgres::Config = self.database_url.parse()?;
+        // Named, so an operator can tell this long-lived connection from the pool's.
+        config.application_name(APPLICATION_NAME);
+        let mut client = config.connect(postgres::NoTls)?;
         let statement: String = CHANNELS.iter().map(|c| format!("LISTEN {c};")).collect();
         client.batch_execute(&statement)?;
         self.resync(&mut client, since)?;
