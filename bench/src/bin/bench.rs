@@ -51,6 +51,34 @@ enum Command {
     HelloServer(HelloArgs),
     /// Write camera history straight into PostgreSQL (for the HTTP runs).
     SeedHistory(SeedArgs),
+    /// WebSocket clients held open on the real query server while windows commit.
+    Ws(WsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WsArgs {
+    /// Admin connection; the run creates and drops its own database.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    /// Concurrent WebSocket clients.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// Cameras, each committing one window every 5 s.
+    #[arg(long, default_value_t = 100)]
+    cameras: usize,
+    #[arg(long, default_value_t = 3)]
+    lanes: usize,
+    #[arg(long, default_value_t = 30)]
+    duration_s: u64,
+    /// Channel the clients subscribe to.
+    #[arg(long, default_value = "/ws/metrics")]
+    path: String,
+    /// The query-server binary (default: beside this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Worker threads of the clients' runtime.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -288,6 +316,20 @@ fn main() -> anyhow::Result<()> {
                 report::emit(&json, &line)?;
             }
             Ok(())
+        }
+        Command::Ws(args) => {
+            let (json, line) = bench::harness::ws::run(&bench::harness::ws::WsLoad {
+                database_url: args.database_url,
+                clients: args.clients,
+                cameras: args.cameras,
+                lanes: args.lanes,
+                duration: Duration::from_secs(args.duration_s),
+                path: args.path,
+                server_bin: args.server_bin,
+                client_threads: args.client_threads,
+            })
+            .context("ws run failed")?;
+            report::emit(&json, &line)
         }
         Command::HelloServer(args) => bench::harness::hello::serve(args.addr),
         Command::SeedHistory(args) => {

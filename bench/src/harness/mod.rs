@@ -10,6 +10,8 @@
 //! - [`http`]: a closed-loop HTTP/1.1 load (keep-alive connections, HDR latency histogram) and
 //!   [`hello`], the bare hyper server that is its ceiling.
 //! - [`seed`]: camera history written straight into PostgreSQL, for the HTTP runs.
+//! - [`ws`]: WebSocket sessions held open on the real query server while windows commit:
+//!   commit-to-client latency, delivery, memory per idle session.
 //! - [`report`]: each run's result as one JSON object on stdout and one readable line on stderr.
 //! - [`prom`]: just enough of the Prometheus text format to read histograms and counters.
 //!
@@ -25,6 +27,7 @@ pub mod prom;
 pub mod replay;
 pub mod report;
 pub mod seed;
+pub mod ws;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
