@@ -120,13 +120,12 @@ impl Route {
         }
     }
 
-    /// Read-mostly routes every dashboard polls: answered from [`crate::live::HotCache`].
+    /// Read-mostly routes every dashboard polls, answered from [`crate::live::HotCache`].
+    /// (`/metrics/current` and `/congestion/current` read the live state itself.)
     pub fn is_hot(self) -> bool {
         matches!(
             self,
             Route::Cameras
-                | Route::MetricsCurrent
-                | Route::CongestionCurrent
                 | Route::DashboardSummary
                 | Route::MapHeatmap
                 | Route::MapIncidents

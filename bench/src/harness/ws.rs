@@ -114,9 +114,9 @@ pub fn run(load: &WsLoad) -> anyhow::Result<(Value, String)> {
         .context("connecting to --database-url")?;
     admin.batch_execute(&format!("CREATE DATABASE \"{db_name}\""))?;
     let outcome = run_on(load, &server_bin, &db_url);
-    if let Err(e) =
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-    {
+    if let Err(e) = admin.batch_execute(&format!(
+        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+    )) {
         log::warn!("cannot drop {db_name}: {e}");
     }
     outcome
@@ -136,12 +136,15 @@ fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(
         cameras = load.cameras
     ))?;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut server = Server::start(server_bin, db_url, port, load.clients)?;
     let rss_before = server.rss_kib()?;
 
-    let windows_total =
-        (load.duration.as_secs_f64() / WINDOW.as_secs_f64()).ceil() as usize * load.cameras + load.cameras;
+    let windows_total = (load.duration.as_secs_f64() / WINDOW.as_secs_f64()).ceil() as usize
+        * load.cameras
+        + load.cameras;
     let shared = Arc::new(Shared {
         started: Instant::now(),
         committed_ns: (0..windows_total).map(|_| AtomicU64::new(0)).collect(),
@@ -316,8 +319,7 @@ async fn client(url: String, shared: Arc<Shared>, handshakes: Arc<tokio::sync::S
     let config = WebSocketConfig::default().read_buffer_size(4096);
     let socket = {
         let _permit = handshakes.acquire().await;
-        match tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await
-        {
+        match tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await {
             Ok((mut socket, _)) => match socket.next().await {
                 Some(Ok(Message::Text(_))) => socket,
                 _ => {
@@ -399,7 +401,8 @@ impl Server {
         loop {
             if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::Write;
-                let _ = stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let _ = stream
+                    .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut response = String::new();
                 let _ = stream.read_to_string(&mut response);
                 if response.starts_with("HTTP/1.1 200") {

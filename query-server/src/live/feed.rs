@@ -115,6 +115,9 @@ pub fn envelope(event_type: &str, data: &impl Serialize) -> Utf8Bytes {
 pub struct Feed {
     state: Mutex<LiveState>,
     sender: broadcast::Sender<Arc<Outgoing>>,
+    /// True while the LISTEN connection is up and the state was re-read since it connected:
+    /// only then do REST routes answer from the state.
+    current: std::sync::atomic::AtomicBool,
 }
 
 impl Feed {
@@ -124,7 +127,22 @@ impl Feed {
         Self {
             state: Mutex::new(LiveState::default()),
             sender,
+            current: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn set_current(&self, current: bool) {
+        self.current
+            .store(current, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Reads the state if it is current (see [`Feed::set_current`]); `None` means "ask the
+    /// database".
+    pub fn read_current<T>(&self, read: impl FnOnce(&LiveState) -> T) -> Option<T> {
+        let state = self.lock();
+        self.current
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| read(&state))
     }
 
     fn lock(&self) -> MutexGuard<'_, LiveState> {

@@ -66,6 +66,7 @@ impl Listener {
                     match self.session(&mut since, &mut backoff) {
                         Ok(()) => return,
                         Err(e) => {
+                            self.feed.set_current(false);
                             self.metrics.live_disconnects.inc();
                             log::warn!(
                                 "listen_disconnected retry_in_ms={} error={e}",
@@ -93,6 +94,7 @@ impl Listener {
         let statement: String = CHANNELS.iter().map(|c| format!("LISTEN {c};")).collect();
         client.batch_execute(&statement)?;
         self.resync(&mut client, since)?;
+        self.feed.set_current(true);
         self.cache.invalidate();
         *backoff = Duration::from_millis(200);
         log::info!("listen_connected channels={}", CHANNELS.join(","));
@@ -116,8 +118,9 @@ impl Listener {
                 }
             }
             if !batch.is_empty() {
-                self.cache.invalidate();
                 self.handle(&mut client, &batch, since)?;
+                // After the state moved, so a rebuilt answer cannot predate it.
+                self.cache.invalidate();
             }
         }
         Ok(())
@@ -221,6 +224,8 @@ impl Listener {
         since: &mut Option<DateTime<Utc>>,
     ) -> Result<(), postgres::Error> {
         let mut window_keys: Vec<(String, DateTime<Utc>)> = Vec::new();
+        // Announced without a window (another writer): their latest window is read instead.
+        let mut stale_cameras: Vec<String> = Vec::new();
         let mut alert_ids: Vec<i64> = Vec::new();
         let mut cameras_changed = false;
         let parsed: Vec<(&str, Option<Value>)> = batch
@@ -242,8 +247,12 @@ impl Listener {
                         .get("window_start")
                         .and_then(Value::as_str)
                         .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-                    if let (Some(camera), Some(start)) = (camera, start) {
-                        window_keys.push((camera.to_owned(), start.with_timezone(&Utc)));
+                    match (camera, start) {
+                        (Some(camera), Some(start)) => {
+                            window_keys.push((camera.to_owned(), start.with_timezone(&Utc)));
+                        }
+                        (Some(camera), None) => stale_cameras.push(camera.to_owned()),
+                        _ => log::warn!("notification_unreadable channel={channel}"),
                     }
                 }
                 ALERTS_CHANNEL => {
@@ -280,6 +289,27 @@ impl Listener {
                 .map(|w| ((w.camera_id().to_owned(), w.window_start()), w))
                 .collect()
         };
+        let mut latest: BTreeMap<String, CameraWindow> = if stale_cameras.is_empty() {
+            BTreeMap::new()
+        } else {
+            let rows = client.query(
+                &format!(
+                    "SELECT {cols}, m.updated_at FROM UNNEST($1::text[]) AS k(camera_id)
+                     CROSS JOIN LATERAL (
+                         SELECT window_start FROM traffic_metrics t
+                         WHERE t.camera_id = k.camera_id AND t.lane_id IS NULL
+                         ORDER BY window_start DESC LIMIT 1) l
+                     JOIN traffic_metrics m
+                       ON m.camera_id = k.camera_id AND m.window_start = l.window_start",
+                    cols = prefixed(METRIC_COLUMNS, "m.")
+                ),
+                &[&stale_cameras],
+            )?;
+            group_windows(&rows)
+                .into_iter()
+                .map(|w| (w.camera_id().to_owned(), w))
+                .collect()
+        };
         let alerts: BTreeMap<i64, Value> = if alert_ids.is_empty() {
             BTreeMap::new()
         } else {
@@ -308,8 +338,14 @@ impl Listener {
                 let Some(payload) = payload else { continue };
                 match *channel {
                     METRICS_CHANNEL => {
-                        let key = window_key(payload);
-                        if let Some(window) = key.and_then(|k| windows.remove(&k)) {
+                        let window = match window_key(payload) {
+                            Some(k) => windows.remove(&k),
+                            None => payload
+                                .get("camera_id")
+                                .and_then(Value::as_str)
+                                .and_then(|c| latest.remove(c)),
+                        };
+                        if let Some(window) = window {
                             let update = Outgoing::window(&window);
                             if state.apply_window(window) {
                                 out.push(update);

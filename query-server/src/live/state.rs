@@ -126,6 +126,17 @@ impl LiveState {
         self.cameras = cameras;
     }
 
+    pub fn camera(&self, camera_id: &str) -> Option<&CameraInfo> {
+        self.cameras.get(camera_id)
+    }
+
+    /// Registered cameras that have a window, ordered by camera id, with their latest window.
+    pub fn registered_windows(&self) -> impl Iterator<Item = (&CameraInfo, &CameraWindow)> {
+        self.cameras
+            .iter()
+            .filter_map(|(id, info)| self.windows.get(id).map(|w| (info, w)))
+    }
+
     /// Latest windows, ordered by camera id, optionally of one camera.
     pub fn windows<'a>(
         &'a self,

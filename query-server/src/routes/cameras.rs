@@ -119,6 +119,29 @@ pub async fn congestion_current(ctx: &Ctx, req: &Req) -> ApiResult {
     let page = Page::parse(&req.params)?;
     let fetch = page.fetch();
     let offset = page.offset;
+    let from_memory = ctx.feed.read_current(|state| {
+        state
+            .registered_windows()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(fetch).unwrap_or(usize::MAX))
+            .map(|(info, w)| {
+                let m = &w.camera;
+                json!({
+                    "camera_id": m.camera_id,
+                    "road_segment": info.road_segment,
+                    "window_start": m.window_start,
+                    "window_end": m.window_end,
+                    "congestion_level": m.congestion_level,
+                    "congestion_score": m.congestion_score,
+                    "avg_speed_kmh": m.avg_speed_kmh,
+                    "vehicle_count": m.vehicle_count,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    if let Some(items) = from_memory {
+        return json(&page.body(items));
+    }
     let rows = ctx
         .db
         .run(move |client| {

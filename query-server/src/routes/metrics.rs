@@ -93,6 +93,24 @@ pub(crate) fn ensure_camera(
 /// rows of that same window under `lanes` (ordered by lane id, numeric ids numerically).
 pub async fn current(ctx: &Ctx, req: &Req) -> ApiResult {
     let camera_id = req.params.required("camera_id")?.to_owned();
+    let from_memory = ctx.feed.read_current(|state| {
+        if state.camera(&camera_id).is_none() {
+            return Err(ApiError::not_found(format!(
+                "camera '{camera_id}' not found"
+            )));
+        }
+        let window = state.windows(Some(&camera_id)).next().ok_or_else(|| {
+            ApiError::not_found(format!("camera '{camera_id}' has no metrics yet"))
+        })?;
+        let mut body = serde_json::to_value(&window.camera)
+            .map_err(|e| ApiError::internal(format!("cannot encode response: {e}")))?;
+        body["lanes"] = serde_json::to_value(&window.lanes)
+            .map_err(|e| ApiError::internal(format!("cannot encode response: {e}")))?;
+        Ok(body)
+    });
+    if let Some(body) = from_memory {
+        return json(&body?);
+    }
     let body = ctx
         .db
         .run(move |client| {
