@@ -67,6 +67,8 @@ pub struct ApiMetrics {
     /// Live-state updates published, by where they were found (notification or resync).
     pub live_update_count: Family<SourceLabel, Counter>,
     pub live_disconnects: Counter,
+    /// From an update's publication to its frame flushed to a client's socket.
+    pub ws_delivery: Histogram,
 }
 
 impl Default for ApiMetrics {
@@ -124,10 +126,19 @@ impl ApiMetrics {
             "Times the LISTEN connection was lost",
             live_disconnects.clone(),
         );
+        let ws_delivery = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ]);
+        registry.register(
+            "b2_ws_delivery_latency_seconds",
+            "From a live update's publication to its frame written to a WebSocket client",
+            ws_delivery.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            ws_delivery,
             ws_clients,
             ws_messages,
             ws_closed,

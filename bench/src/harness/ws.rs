@@ -196,6 +196,15 @@ fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(
         std::thread::sleep(Duration::from_millis(50));
     }
     let cpu_used = server.cpu_seconds()? - cpu_before;
+    let exposed = super::prom::http_get(([127, 0, 0, 1], port).into(), "/metrics")?;
+    let delivery = super::prom::histogram(&exposed, "b2_ws_delivery_latency_seconds");
+    let bound_ms = |q: f64| {
+        delivery
+            .as_ref()
+            .and_then(|h| h.quantile_bound(q))
+            .map_or(f64::NAN, |s| s * 1000.0)
+    };
+    let (server_p50, server_p99) = (bound_ms(0.5), bound_ms(0.99));
     let rss_busy = server.rss_kib()?;
     shared.stop.store(true, Ordering::Relaxed);
     runtime.shutdown_timeout(Duration::from_secs(5));
@@ -220,6 +229,7 @@ fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(
         "frames_per_s": super::report::round(frames as f64 / load.duration.as_secs_f64(), 0),
         "sessions_ended_early": shared.ended_early.load(Ordering::Relaxed),
         "latency_ms": {"p50": p50, "p99": p99, "p999": p999, "max": max},
+        "server_publish_to_socket_ms": {"p50_le": server_p50, "p99_le": server_p99},
         "server_rss_kib": {"before": rss_before, "idle_with_clients": rss_idle, "under_traffic": rss_busy},
         "server_kib_per_idle_client": super::report::round(per_client_kib, 2),
         "server_cpu_s": super::report::round(cpu_used, 2),
@@ -227,7 +237,7 @@ fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(
         "server_exit_ok": exit,
     });
     let summary = format!(
-        "ws: {} clients on {} | {} windows -> {}/{} frames | commit->client p50 {:.1} ms p99 {:.1} ms max {:.1} ms | {:.1} KiB/idle client | server CPU {:.0}%",
+        "ws: {} clients on {} | {} windows -> {}/{} frames | commit->client p50 {:.1} ms p99 {:.1} ms max {:.1} ms | server publish->socket p50 <= {} ms p99 <= {} ms | {:.1} KiB/idle client | server CPU {:.0}%",
         load.clients,
         load.path,
         written,
@@ -236,6 +246,8 @@ fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(
         p50,
         p99,
         max,
+        server_p50,
+        server_p99,
         per_client_kib,
         cpu_used / load.duration.as_secs_f64() * 100.0
     );

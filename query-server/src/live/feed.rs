@@ -44,6 +44,8 @@ pub struct Outgoing {
     /// Metrics updates only: the `/ws/metrics` (camera-wide row) and `/ws/metrics/lanes` forms.
     pub camera_row: Option<Utf8Bytes>,
     pub lane_rows: Option<Utf8Bytes>,
+    /// When it was handed to the ring (set by [`Feed::publish`]): the start of delivery latency.
+    pub published: std::time::Instant,
 }
 
 impl Outgoing {
@@ -56,6 +58,7 @@ impl Outgoing {
             event: envelope(METRICS_UPDATE, &with_lanes),
             camera_row: Some(envelope(METRICS_UPDATE, &window.camera)),
             lane_rows: Some(envelope(LANE_METRICS_UPDATE, &window.lanes_json())),
+            published: std::time::Instant::now(),
         }
     }
 
@@ -90,6 +93,7 @@ impl Outgoing {
             event: envelope(event_type, data),
             camera_row: None,
             lane_rows: None,
+            published: std::time::Instant::now(),
         }
     }
 }
@@ -161,7 +165,9 @@ impl Feed {
         let mut state = self.lock();
         let updates = change(&mut state);
         let n = updates.len();
-        for update in updates {
+        let now = std::time::Instant::now();
+        for mut update in updates {
+            update.published = now;
             // No subscriber is not an error: the state is still kept for the next one.
             let _ = self.sender.send(Arc::new(update));
         }

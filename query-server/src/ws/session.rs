@@ -141,7 +141,12 @@ async fn serve(
                 .await;
                 match sent {
                     Ok(Ok(Some(n))) => {
-                        ctx.metrics.ws_messages.inc_by(n);
+                        if n > 0 {
+                            ctx.metrics.ws_messages.inc_by(n);
+                            ctx.metrics
+                                .ws_delivery
+                                .observe(first.published.elapsed().as_secs_f64());
+                        }
                     }
                     Ok(Ok(None)) => return Ending::Slow,
                     Ok(Err(_)) => return Ending::Error,

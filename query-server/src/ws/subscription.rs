@@ -245,6 +245,7 @@ mod tests {
             event: Utf8Bytes::from_static("event"),
             camera_row: is_metrics.then(|| Utf8Bytes::from_static("row")),
             lane_rows: is_metrics.then(|| Utf8Bytes::from_static("lanes")),
+            published: std::time::Instant::now(),
         }
     }
 
