@@ -205,6 +205,7 @@ cat >&2 <<EOF
 ==> The traffic system is running.
     pipeline metrics : $METRICS_URL
     query server     : $QUERY_URL   (API docs: $QUERY_URL/docs; admin key from ADMIN_API_KEY, default my-secret-123)
+    live channels    : ${QUERY_URL/http:/ws:}/ws/metrics  /ws/metrics/lanes  /ws/events   (README step 15)
     logs             : .local/log/ (pipeline.log, query-server.log, mock-producer.log, tansu.log)
     database         : psql $DATABASE_URL
     Press Ctrl-C to stop.

@@ -183,3 +183,30 @@ fn a_slow_client_is_dropped_while_a_fast_one_keeps_receiving() {
         .next_of("admin_broadcast", Duration::from_secs(10))
         .is_some());
 }
+
+#[test]
+fn a_client_that_never_answers_pings_is_dropped() {
+    let db = TestDb::migrated("b2_ws_ping");
+    let server = QueryServer::start(&db.url, Some(KEY), &[("QUERY_SERVER_WS_PING_MS", "300")]);
+    let url = ws_url(&server, "/ws/events?types=admin_broadcast");
+    let answering = WsClient::connect(&url).expect("answering");
+    let (silent, start_reading) = WsClient::connect_stalled(&url, 64 * 1024).expect("silent");
+    snapshot(&answering);
+    std::thread::sleep(Duration::from_millis(2000));
+    let _ = start_reading.send(());
+    let (_, end) = silent.until_closed(Duration::from_secs(10));
+    match end {
+        Some(Frame::Closed(Some((1001, reason)))) => assert!(reason.contains("pong"), "{reason}"),
+        other => panic!("the silent client was not dropped: {other:?}"),
+    }
+    // The client that reads (and so answers pings) is still served.
+    broadcast(&server, "still here");
+    assert!(answering
+        .next_of("admin_broadcast", Duration::from_secs(10))
+        .is_some());
+    let metrics = server.get("/metrics").expect("metrics").text();
+    assert!(
+        metrics.contains("b2_ws_closed_by_server_total{reason=\"no_pong\"} 1"),
+        "{metrics}"
+    );
+}
