@@ -121,15 +121,11 @@ impl Route {
     }
 
     /// Read-mostly routes every dashboard polls, answered from [`crate::live::HotCache`].
-    /// (`/metrics/current` and `/congestion/current` read the live state itself.)
+    /// (`/metrics/current`, `/congestion/current` and `/api/alerts/current` read the live state.)
     pub fn is_hot(self) -> bool {
         matches!(
             self,
-            Route::Cameras
-                | Route::DashboardSummary
-                | Route::MapHeatmap
-                | Route::MapIncidents
-                | Route::AlertsCurrent
+            Route::Cameras | Route::DashboardSummary | Route::MapHeatmap | Route::MapIncidents
         )
     }
 

@@ -343,6 +343,82 @@ fn committed_windows_and_alerts_reach_every_client_once() {
         latest
     );
 
+    // The REST routes served from the live state agree with the database.
+    let active: Vec<i64> = sql
+        .query(
+            "SELECT alert_id FROM alerts WHERE status = 'active' ORDER BY opened_at DESC, alert_id DESC",
+            &[],
+        )
+        .expect("active")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let current = server
+        .get("/api/alerts/current?limit=1000")
+        .expect("alerts")
+        .json();
+    let shown: Vec<i64> = current["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|a| a["alert_id"].as_i64())
+        .collect();
+    assert_eq!(shown, active);
+    let congestion = server
+        .get("/congestion/current")
+        .expect("congestion")
+        .json();
+    for item in congestion["items"].as_array().expect("items") {
+        let k = key(item);
+        let latest = windows
+            .keys()
+            .filter(|(c, _)| *c == k.0)
+            .map(|(_, s)| s.clone())
+            .max();
+        assert_eq!(Some(k.1.clone()), latest, "{k:?}");
+        assert_eq!(item["congestion_level"], windows[&k].1.as_str());
+    }
+    // An acknowledgement shows at once on this replica and reaches the live clients. (The
+    // simulated traffic is deterministic and ends inside a congestion episode.)
+    assert!(
+        !active.is_empty(),
+        "no alert is active at the end of the traffic"
+    );
+    {
+        let alert_id = &active[0];
+        let ack = server
+            .request(
+                "POST",
+                &format!("/api/alerts/{alert_id}/acknowledge"),
+                &[("Content-Type", "application/json")],
+                Some(r#"{"admin_id":"ops-7"}"#),
+            )
+            .expect("ack");
+        assert_eq!(ack.status, 200, "{}", ack.text());
+        let current = server
+            .get("/api/alerts/current?limit=1000")
+            .expect("alerts")
+            .json();
+        let acked = current["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|a| a["alert_id"] == *alert_id))
+            .cloned()
+            .expect("still active");
+        assert_eq!(acked["acknowledged_by"], "ops-7");
+        let event = events
+            .client
+            .next_of("alert_acknowledged", Duration::from_secs(10))
+            .expect("alert_acknowledged on /ws/events");
+        assert_eq!(event["data"]["alert_id"], *alert_id);
+        assert!(
+            events
+                .client
+                .next_of("alert_acknowledged", Duration::from_secs(2))
+                .is_none(),
+            "the NOTIFY of the acknowledgement was delivered again"
+        );
+    }
+
     // The Python client saw the same windows and alerts, then the shutdown's close code.
     let mut server = server;
     assert!(server.terminate().is_some_and(|s| s.success()));

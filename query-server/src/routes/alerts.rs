@@ -43,6 +43,28 @@ const FILTER: &str = "opened_at <= $2 AND COALESCE(resolved_at, 'infinity') >= $
 /// `offset` page through them, `next_offset` is set when more remain.
 pub async fn current(ctx: &Ctx, req: &Req) -> ApiResult {
     let (limit, offset) = paging(&req.params)?;
+    let from_memory = ctx.feed.read_current(|state| {
+        let mut active: Vec<&Value> = state.active_alerts().collect();
+        // RFC 3339 UTC with fixed precision sorts as text in time order.
+        active.sort_by(|a, b| {
+            let key = |v: &Value| {
+                (
+                    v["opened_at"].as_str().map(str::to_owned),
+                    v["alert_id"].as_i64(),
+                )
+            };
+            key(b).cmp(&key(a))
+        });
+        active
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
+            .cloned()
+            .collect::<Vec<Value>>()
+    });
+    if let Some(items) = from_memory {
+        return http::json(&page_of(items, limit, offset, json!({})));
+    }
     let rows = ctx
         .db
         .run(move |client| {
@@ -140,6 +162,17 @@ pub async fn acknowledge(ctx: &Ctx, req: &Req) -> ApiResult {
         })
         .await?;
     let mut value = alert_json(&row);
+    if newly {
+        // This replica shows its own write at once; the NOTIFY brings it to the others (and is
+        // then recognised here as already applied).
+        let row = value.clone();
+        ctx.feed.publish(|state| {
+            state
+                .apply_alert(row.clone())
+                .map(|change| vec![crate::live::feed::Outgoing::alert(change, &row)])
+                .unwrap_or_default()
+        });
+    }
     value["already_acknowledged"] = json!(!newly);
     http::json(&value)
 }
@@ -346,10 +379,14 @@ fn paging(params: &Params) -> Result<(i64, i64), ApiError> {
 
 /// `{"items", "count", "limit", "offset", "next_offset", ...extra}`; `rows` holds up to
 /// `limit + 1` rows, the extra one only proving that another page exists.
-fn page(mut rows: Vec<Row>, limit: i64, offset: i64, extra: Value) -> Value {
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let items: Vec<Value> = rows.iter().map(alert_json).collect();
+fn page(rows: Vec<Row>, limit: i64, offset: i64, extra: Value) -> Value {
+    page_of(rows.iter().map(alert_json).collect(), limit, offset, extra)
+}
+
+/// `limit + 1` fetched items as a page of `limit` with `next_offset` when more remain.
+fn page_of(mut items: Vec<Value>, limit: i64, offset: i64, extra: Value) -> Value {
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(0));
     let mut body = json!({
         "count": items.len(),
         "limit": limit,
