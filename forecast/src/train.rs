@@ -50,7 +50,8 @@ pub struct TrainConfig {
     /// Valid range of the target; predictions and bounds are clamped into it.
     pub clamp: Option<[f32; 2]>,
     pub seed: i64,
-    /// libtorch intra-op threads.
+    /// libtorch intra-op threads. More than one only pays on idle cores: OpenMP workers spin,
+    /// and on a shared machine two threads ran 16 times slower than one.
     pub threads: i32,
     pub progress: bool,
 }
@@ -77,7 +78,7 @@ impl Default for TrainConfig {
             target_feature: 0,
             clamp: None,
             seed: 42,
-            threads: 2,
+            threads: 1,
             progress: true,
         }
     }

@@ -92,7 +92,8 @@ struct TrainArgs {
     /// Edges lighter than this are dropped.
     #[arg(long, default_value_t = 0.1)]
     epsilon: f64,
-    #[arg(long, default_value_t = 2)]
+    /// libtorch intra-op threads (more only helps on otherwise idle cores).
+    #[arg(long, default_value_t = 1)]
     threads: i32,
     #[arg(long, default_value_t = 42)]
     seed: i64,
