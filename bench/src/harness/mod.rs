@@ -10,6 +10,8 @@
 //! - [`http`]: a closed-loop HTTP/1.1 load (keep-alive connections, HDR latency histogram) and
 //!   [`hello`], the bare hyper server that is its ceiling.
 //! - [`seed`]: camera history written straight into PostgreSQL, for the HTTP runs.
+//! - [`seed_lanes`]: days of per-lane history from a simulated road network (queues at
+//!   bottlenecks spreading upstream), for training the congestion forecast.
 //! - [`report`]: each run's result as one JSON object on stdout and one readable line on stderr.
 //! - [`prom`]: just enough of the Prometheus text format to read histograms and counters.
 //!
@@ -25,6 +27,7 @@ pub mod prom;
 pub mod replay;
 pub mod report;
 pub mod seed;
+pub mod seed_lanes;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
