@@ -1,6 +1,7 @@
 //! Configuration from the environment (`.env.example` lists every variable).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,13 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Longest time a hot route's answer is reused when no change was announced.
     pub hot_cache_max_age: Duration,
+    /// Forecast model bundle directory (written by `forecast train`).
+    pub forecast_model_dir: Option<PathBuf>,
+    /// The original's names: a bundle's `bundle.json` and its weights, given separately.
+    pub stgcn_config_path: Option<PathBuf>,
+    pub stgcn_checkpoint_path: Option<PathBuf>,
+    /// libtorch intra-op threads of the forecast (process-wide; small, beside the server).
+    pub forecast_threads: i32,
 }
 
 impl Config {
@@ -39,6 +47,11 @@ impl Config {
             lookup(name)
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| default.to_owned())
+        };
+        let path = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from)
         };
         fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
         where
@@ -83,6 +96,10 @@ impl Config {
                 "QUERY_SERVER_HOT_CACHE_MS",
                 text("QUERY_SERVER_HOT_CACHE_MS", "1000"),
             )?),
+            forecast_model_dir: path("FORECAST_MODEL_DIR"),
+            stgcn_config_path: path("STGCN_CONFIG_PATH"),
+            stgcn_checkpoint_path: path("STGCN_CHECKPOINT_PATH"),
+            forecast_threads: parse("FORECAST_THREADS", text("FORECAST_THREADS", "1"))?,
         })
     }
 }
