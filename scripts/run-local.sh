@@ -133,6 +133,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ------------------------------------------------------------------ 1. build
+# libtorch for the query server's forecast feature (cached after the first run).
+bash "$SCRIPTS_DIR/libtorch.sh" install
 info "building release binaries"
 cargo build --release -p pipeline -p bench -p query-server
 

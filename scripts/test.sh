@@ -6,6 +6,7 @@
 #   scripts/test.sh
 #
 # Steps:
+#   0. scripts/libtorch.sh install (libtorch for the forecast crate; cached after the first run)
 #   1. cargo fmt --all -- --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   3. scripts/postgres.sh ensure (+ create-db for DATABASE_URL)
@@ -142,6 +143,8 @@ run_tests() {
     fi
 }
 
+# The forecast crate (and query-server's default `forecast` feature) link libtorch.
+step "libtorch installed" bash "$SCRIPTS_DIR/libtorch.sh" install || true
 step "cargo fmt --check" cargo fmt --all -- --check || true
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true
 

@@ -1,6 +1,7 @@
 //! Configuration from the environment (`.env.example` lists every variable).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,13 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     /// Period of `heatmap_update` on `/ws/events`.
     pub ws_heatmap_interval: Duration,
+    /// Forecast model bundle directory (written by `forecast train`).
+    pub forecast_model_dir: Option<PathBuf>,
+    /// The original's names: a bundle's `bundle.json` and its weights, given separately.
+    pub stgcn_config_path: Option<PathBuf>,
+    pub stgcn_checkpoint_path: Option<PathBuf>,
+    /// libtorch intra-op threads of the forecast (process-wide; small, beside the server).
+    pub forecast_threads: i32,
 }
 
 impl Config {
@@ -49,6 +57,11 @@ impl Config {
             lookup(name)
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| default.to_owned())
+        };
+        let path = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from)
         };
         fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
         where
@@ -125,6 +138,10 @@ impl Config {
                     text("QUERY_SERVER_WS_HEATMAP_MS", "10000"),
                 )?,
             )?),
+            forecast_model_dir: path("FORECAST_MODEL_DIR"),
+            stgcn_config_path: path("STGCN_CONFIG_PATH"),
+            stgcn_checkpoint_path: path("STGCN_CHECKPOINT_PATH"),
+            forecast_threads: parse("FORECAST_THREADS", text("FORECAST_THREADS", "1"))?,
         })
     }
 }

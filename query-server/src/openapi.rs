@@ -292,18 +292,25 @@ fn operation(route: Route) -> Op {
         PredictCongestion => op(
             "predict",
             "Congestion forecast of one camera",
-            "Forecast by an ST-GCN model over the camera graph. No forecast model bundle is loaded by this \
-             server, so after validating the parameters it answers 503 explaining that a bundle will be \
-             provided through FORECAST_MODEL_DIR (or STGCN_CHECKPOINT_PATH).",
+            "Per-minute congestion_score forecasts for each lane of the camera and for the camera (mean of its \
+             lanes), with prediction intervals (split conformal, nominal coverage in `interval_coverage`). An \
+             STGCN over the lane graph reads the last minutes of every lane; when too little recent data is \
+             present it answers with the time-of-day historical average (`method`). The model bundle is loaded \
+             from FORECAST_MODEL_DIR (or STGCN_CHECKPOINT_PATH with STGCN_CONFIG_PATH). 404 when the camera is \
+             unknown, outside the model's graph, or has no lane data in the lookback; 422 for a horizon longer \
+             or a lookback shorter than the model serves; 503 when no bundle is loaded (the body says how to \
+             train one) or the server was built without forecasting.",
         )
         .query(vec![
             camera_param(true),
-            query("horizon_minutes", false, "How far ahead to forecast.", json!({"type": "integer", "minimum": 1, "maximum": HORIZON_MAX, "default": HORIZON_DEFAULT})),
-            query("lookback_minutes", false, "History the model reads.", json!({"type": "integer", "minimum": 1, "maximum": LOOKBACK_MAX, "default": LOOKBACK_DEFAULT})),
+            query("horizon_minutes", false, "How far ahead to forecast; at most the model's horizon (422 beyond).", json!({"type": "integer", "minimum": 1, "maximum": HORIZON_MAX, "default": HORIZON_DEFAULT})),
+            query("lookback_minutes", false, "History considered; at least the model's input length (422 below).", json!({"type": "integer", "minimum": 1, "maximum": LOOKBACK_MAX, "default": LOOKBACK_DEFAULT})),
         ])
         .responds(vec![
+            ok("The forecast", "CongestionForecast"),
             bad(),
-            not_found(),
+            err(404, "Unknown camera, camera outside the model's graph, or no recent lane data"),
+            err(422, "Horizon or lookback the model cannot serve"),
             (503, "No forecast model bundle is loaded", json_body("ForecastUnavailable")),
         ]),
         AdminThresholdsGet => op("admin", "Congestion thresholds", "The model's run-time parameters.")
@@ -686,6 +693,47 @@ fn schemas() -> Value {
                         "ts": timestamp,
                     },
                 },
+            },
+        },
+        "ForecastPoint": {
+            "type": "object",
+            "required": ["step", "minute", "value", "lower", "upper"],
+            "properties": {
+                "step": {"type": "integer", "minimum": 1, "description": "Minutes after the last input minute."},
+                "minute": {"type": "string", "format": "date-time", "description": "Start of the predicted minute."},
+                "value": {"type": "number"},
+                "lower": {"type": "number"},
+                "upper": {"type": "number"},
+            },
+        },
+        "LaneForecast": {
+            "type": "object",
+            "required": ["lane_id", "predictions"],
+            "properties": {
+                "lane_id": {"type": "string"},
+                "predictions": {"type": "array", "items": schema_ref("ForecastPoint")},
+            },
+        },
+        "CongestionForecast": {
+            "type": "object",
+            "required": ["camera_id", "method", "model_version", "generated_at", "target", "horizon_minutes",
+                         "lookback_minutes", "model_lookback_minutes", "interval_coverage", "data_age_seconds",
+                         "lookback_completeness", "graph_completeness", "camera", "lanes"],
+            "properties": {
+                "camera_id": {"type": "string"},
+                "method": {"type": "string", "enum": ["stgcn", "historical_average"], "description": "historical_average when too little recent data is present for the model."},
+                "model_version": {"type": "string", "description": "Hash of the model bundle's files."},
+                "generated_at": timestamp,
+                "target": {"type": "string", "description": "The forecast quantity, congestion_score."},
+                "horizon_minutes": {"type": "integer"},
+                "lookback_minutes": {"type": "integer"},
+                "model_lookback_minutes": {"type": "integer", "description": "Minutes of input the model reads (the last of the lookback)."},
+                "interval_coverage": {"type": "number", "description": "Nominal share of outcomes inside lower..upper."},
+                "data_age_seconds": {"type": ["integer", "null"], "description": "From the end of the camera's newest lane minute to now."},
+                "lookback_completeness": {"type": "number", "minimum": 0, "maximum": 1, "description": "Present share of the camera's lane minutes over the lookback."},
+                "graph_completeness": {"type": "number", "minimum": 0, "maximum": 1, "description": "Present share of all lanes' minutes the model read."},
+                "camera": {"type": "array", "items": schema_ref("ForecastPoint"), "description": "Mean of the lanes per minute."},
+                "lanes": {"type": "array", "items": schema_ref("LaneForecast")},
             },
         },
         "ForecastUnavailable": {
@@ -1090,8 +1138,6 @@ mod tests {
                 let at = format!("{method} {template}");
                 let responses = operation["responses"].as_object().expect("responses");
                 assert!(!responses.is_empty(), "{at}: no responses");
-                // The forecast has no success answer until a model bundle is served.
-                let forecast = template == "/api/predict/congestion";
                 // A WebSocket's success is the 101 that starts the session.
                 let success = if template.starts_with("/ws/") {
                     "101"
@@ -1099,7 +1145,7 @@ mod tests {
                     "2"
                 };
                 assert!(
-                    forecast || responses.keys().any(|s| s.starts_with(success)),
+                    responses.keys().any(|s| s.starts_with(success)),
                     "{at}: no success response"
                 );
                 for (status, response) in responses {

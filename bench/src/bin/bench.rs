@@ -53,6 +53,8 @@ enum Command {
     SeedHistory(SeedArgs),
     /// WebSocket clients held open on the real query server while windows commit.
     Ws(WsArgs),
+    /// Write days of simulated per-lane history straight into PostgreSQL (forecast training data).
+    SeedLanes(SeedLanesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +81,29 @@ struct WsArgs {
     /// Worker threads of the clients' runtime.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct SeedLanesArgs {
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/traffic_bench"
+    )]
+    database_url: String,
+    #[arg(long, default_value_t = 14)]
+    days: u32,
+    #[arg(long, default_value_t = 24)]
+    cameras: u32,
+    /// Cameras per corridor (one road segment ending at a bottleneck).
+    #[arg(long, default_value_t = 6)]
+    cameras_per_corridor: u32,
+    #[arg(long, default_value_t = 3)]
+    lanes: u32,
+    /// End of the history (default: the current minute).
+    #[arg(long)]
+    end: Option<DateTime<Utc>>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -332,6 +357,32 @@ fn main() -> anyhow::Result<()> {
             report::emit(&json, &line)
         }
         Command::HelloServer(args) => bench::harness::hello::serve(args.addr),
+        Command::SeedLanes(args) => {
+            let started = std::time::Instant::now();
+            let now = Utc::now();
+            let end = args.end.unwrap_or(now);
+            let cfg = bench::harness::seed_lanes::LaneSimConfig {
+                days: args.days,
+                cameras: args.cameras,
+                cameras_per_corridor: args.cameras_per_corridor,
+                lanes: args.lanes,
+                end: DateTime::from_timestamp(end.timestamp().div_euclid(60) * 60, 0)
+                    .unwrap_or(end),
+                seed: args.seed,
+            };
+            let result = bench::harness::seed_lanes::seed_lanes(&args.database_url, &cfg)?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let json = serde_json::json!({"mode": "seed-lanes", "lane_rows": result.lane_rows,
+                "camera_rows": result.camera_rows, "cameras": result.cameras, "days": args.days,
+                "elapsed_s": elapsed});
+            report::emit(
+                &json,
+                &format!(
+                    "seed-lanes: {} lane rows and {} camera rows for {} cameras over {} days in {elapsed:.1} s",
+                    result.lane_rows, result.camera_rows, result.cameras, args.days
+                ),
+            )
+        }
         Command::SeedHistory(args) => {
             let started = std::time::Instant::now();
             let rows =

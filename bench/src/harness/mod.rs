@@ -12,6 +12,8 @@
 //! - [`seed`]: camera history written straight into PostgreSQL, for the HTTP runs.
 //! - [`ws`]: WebSocket sessions held open on the real query server while windows commit:
 //!   commit-to-client latency, delivery, memory per idle session.
+//! - [`seed_lanes`]: days of per-lane history from a simulated road network (queues at
+//!   bottlenecks spreading upstream), for training the congestion forecast.
 //! - [`report`]: each run's result as one JSON object on stdout and one readable line on stderr.
 //! - [`prom`]: just enough of the Prometheus text format to read histograms and counters.
 //!
@@ -27,6 +29,7 @@ pub mod prom;
 pub mod replay;
 pub mod report;
 pub mod seed;
+pub mod seed_lanes;
 pub mod ws;
 
 use std::fs::File;
