@@ -21,7 +21,7 @@ PYTHON="${1:-${TORCH_PYTHON:-python3}}"
     die "$PYTHON cannot import torch, safetensors and numpy (see the usage at the top of this script)"
 
 info "writing golden files with $("$PYTHON" -c 'import torch; print("torch", torch.__version__)')"
-(cd forecast/reference && "$PYTHON" golden.py "$REPO_ROOT/forecast/testdata/golden")
+(cd forecast/reference && PYTHONDONTWRITEBYTECODE=1 "$PYTHON" golden.py "$REPO_ROOT/forecast/testdata/golden")
 chmod 644 forecast/testdata/golden/*
 
 bash "$SCRIPTS_DIR/libtorch.sh" install
