@@ -8,8 +8,8 @@
 # PYTHON must have torch==2.13.0, safetensors and numpy (default: $TORCH_PYTHON, else python3).
 # `import torch` needs the full CUDA wheel set (about 4.7 GB), so CI does not run this; a
 # throwaway virtualenv works:
-#   python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.13.0 safetensors numpy
-#   scripts/golden.sh /tmp/torchenv/bin/python
+#   python3 -m venv .local/torchenv && .local/torchenv/bin/pip install torch==2.13.0 safetensors numpy
+#   scripts/golden.sh .local/torchenv/bin/python
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
