@@ -14,9 +14,13 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$REPO_ROOT"
 
 PYTHON="${1:-${TORCH_PYTHON:-python3}}"
+# A path given relative to the caller's directory still works after the cd below.
+if [[ "$PYTHON" == */* ]]; then
+    PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"
+fi
+cd "$REPO_ROOT"
 "$PYTHON" -c 'import torch, safetensors, numpy' 2>/dev/null ||
     die "$PYTHON cannot import torch, safetensors and numpy (see the usage at the top of this script)"
 
