@@ -75,7 +75,7 @@ fn check(url: &str) {
                 camera_id: camera.into(),
                 lane_id: lane.into(),
                 window_start: start + Duration::seconds(5 * k),
-                vehicle_count: (k % 4) as i64,
+                vehicle_count: k % 4,
                 avg_speed_kmh: (k % 5 != 0).then_some(30.0 + k as f64),
                 congestion_score: (k as f64) / 40.0,
             });
