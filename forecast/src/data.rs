@@ -278,6 +278,9 @@ pub fn series_from_minutes(
     series
 }
 
+/// `road_segment, latitude, longitude` of a `cameras` row.
+type SiteColumns = (Option<String>, Option<f64>, Option<f64>);
+
 /// Training data from PostgreSQL: the lane series over `[from, to)` (default: all stored lane
 /// history) and the cameras that have lanes in it.
 pub fn load_postgres(
@@ -315,7 +318,7 @@ pub fn load_postgres(
         "SELECT camera_id, road_segment, latitude, longitude FROM cameras WHERE camera_id = ANY($1)",
         &[&lanes.keys().cloned().collect::<Vec<_>>()],
     )?;
-    let mut described: HashMap<String, (Option<String>, Option<f64>, Option<f64>)> = HashMap::new();
+    let mut described: HashMap<String, SiteColumns> = HashMap::new();
     for r in camera_rows {
         described.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
     }

@@ -195,7 +195,7 @@ impl Topology {
                 }
             }
         }
-        edges.sort_by(|x, y| (x.from, x.to).cmp(&(y.from, y.to)));
+        edges.sort_by_key(|x| (x.from, x.to));
         Ok(Self { nodes, edges })
     }
 

@@ -9,7 +9,7 @@
 //!   conformal interval widths.
 //! - [`bundle`]: the model bundle directory (weights, topology, scaling, intervals, report, version).
 //! - [`serve`]: [`serve::Forecaster`], inference on its own thread for the query server.
-//! - [`error`]: [`ForecastError`].
+//! - [`error`]: the crate's error type, [`ForecastError`].
 
 pub mod bundle;
 pub mod data;

@@ -598,6 +598,9 @@ fn interval_coverage(
         .collect()
 }
 
+/// Best epoch so far: its number, validation MAE and a copy of the weights.
+type Best = (usize, f64, Vec<(String, Tensor)>);
+
 /// Trains an STGCN on `series` over `topology` (whose nodes must be the series' nodes, in order).
 pub fn train(series: &Series, topology: Topology, cfg: &TrainConfig) -> Result<Trained> {
     let started = Instant::now();
@@ -677,7 +680,7 @@ pub fn train(series: &Series, topology: Topology, cfg: &TrainConfig) -> Result<T
 
     let mut rng = SplitMix(cfg.seed as u64);
     let mut order = train_starts.clone();
-    let mut best: Option<(usize, f64, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<Best> = None;
     let mut epochs_run = 0;
     let mut epoch_seconds = 0.0;
     for epoch in 1..=cfg.max_epochs {

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train from PostgreSQL lane history or from CSV files, write a model bundle.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Print the report stored in a bundle.
     Evaluate {
         #[arg(long, env = "FORECAST_MODEL_DIR")]
@@ -104,7 +104,7 @@ struct TrainArgs {
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match Cli::parse().command {
-        Command::Train(args) => train_cmd(args),
+        Command::Train(args) => train_cmd(*args),
         Command::Evaluate { model_dir } => {
             let bundle = Bundle::load(&model_dir)
                 .with_context(|| format!("loading {}", model_dir.display()))?;
