@@ -75,6 +75,15 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             Err(e) => log::warn!("database_unreachable_at_start error={e}"),
         }
     });
+    // The forecast bundle loads in the background: serving does not wait for it, and the
+    // forecast route waits for the same load if asked meanwhile.
+    #[cfg(feature = "forecast")]
+    {
+        let forecast_config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            routes::predict::load(&forecast_config);
+        });
+    }
     if config.admin_api_key.is_none() {
         log::warn!("admin_routes_disabled reason=ADMIN_API_KEY is not set; every /api/admin route answers 403");
     }
