@@ -210,3 +210,56 @@ fn a_client_that_never_answers_pings_is_dropped() {
         "{metrics}"
     );
 }
+
+#[test]
+fn garbage_after_the_upgrade_ends_only_that_session() {
+    use std::io::{Read, Write};
+
+    let db = TestDb::migrated("b2_ws_garbage");
+    let server = QueryServer::start(&db.url, Some(KEY), &[]);
+    let url = ws_url(&server, "/ws/events?types=admin_broadcast");
+    let healthy = WsClient::connect(&url).expect("healthy");
+    snapshot(&healthy);
+
+    let authority = server.base.trim_start_matches("http://").to_owned();
+    let garbage: [&[u8]; 2] = [
+        // Not WebSocket framing at all.
+        b"\x00\xffthis is not a frame\r\n\r\n\x13\x37",
+        // A masked text frame announcing 1 MiB: above the server's 64 KiB limit.
+        &[
+            0x81, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4, b'x', b'y',
+        ],
+    ];
+    for bytes in garbage {
+        let mut stream = std::net::TcpStream::connect(&authority).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET /ws/events HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .expect("handshake");
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).expect("response");
+        assert_eq!(&head, b"HTTP/1.1 101");
+        stream.write_all(bytes).expect("garbage");
+        // The server ends the session: the read reaches the end of the stream (after any
+        // snapshot or close frame), instead of timing out.
+        let mut rest = Vec::new();
+        let ended = stream.read_to_end(&mut rest);
+        assert!(
+            ended.is_ok()
+                || matches!(&ended, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "the session was not ended: {ended:?}"
+        );
+    }
+
+    // Everyone else is still served.
+    broadcast(&server, "after the garbage");
+    assert!(healthy
+        .next_of("admin_broadcast", Duration::from_secs(10))
+        .is_some());
+    assert_eq!(server.get("/health").expect("health").status, 200);
+}
