@@ -61,9 +61,9 @@ impl Listener {
             .name("listen".into())
             .spawn(move || {
                 let mut backoff = Duration::from_millis(200);
-                let mut since: Option<DateTime<Utc>> = None;
+                let mut seen = Seen::default();
                 while !self.stop.load(Ordering::Relaxed) {
-                    match self.session(&mut since, &mut backoff) {
+                    match self.session(&mut seen, &mut backoff) {
                         Ok(()) => return,
                         Err(e) => {
                             self.feed.set_current(false);
@@ -82,18 +82,14 @@ impl Listener {
     }
 
     /// One connection's life: LISTEN, re-read, then follow notifications.
-    fn session(
-        &self,
-        since: &mut Option<DateTime<Utc>>,
-        backoff: &mut Duration,
-    ) -> Result<(), postgres::Error> {
+    fn session(&self, seen: &mut Seen, backoff: &mut Duration) -> Result<(), postgres::Error> {
         let mut config: postgres::Config = self.database_url.parse()?;
         // Named, so an operator can tell this long-lived connection from the pool's.
         config.application_name(APPLICATION_NAME);
         let mut client = config.connect(postgres::NoTls)?;
         let statement: String = CHANNELS.iter().map(|c| format!("LISTEN {c};")).collect();
         client.batch_execute(&statement)?;
-        self.resync(&mut client, since)?;
+        self.resync(&mut client, seen)?;
         self.feed.set_current(true);
         self.cache.invalidate();
         *backoff = Duration::from_millis(200);
@@ -118,7 +114,7 @@ impl Listener {
                 }
             }
             if !batch.is_empty() {
-                self.handle(&mut client, &batch, since)?;
+                self.handle(&mut client, &batch, seen)?;
                 // After the state moved, so a rebuilt answer cannot predate it.
                 self.cache.invalidate();
             }
@@ -128,11 +124,7 @@ impl Listener {
 
     /// Re-reads cameras, recent windows and active alerts in one snapshot, and publishes what
     /// the live state did not hold yet.
-    fn resync(
-        &self,
-        client: &mut Client,
-        since: &mut Option<DateTime<Utc>>,
-    ) -> Result<(), postgres::Error> {
+    fn resync(&self, client: &mut Client, seen: &mut Seen) -> Result<(), postgres::Error> {
         let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -140,7 +132,7 @@ impl Listener {
             .start()?;
         let now: DateTime<Utc> = tx.query_one("SELECT now()", &[])?.get(0);
         let cameras = read_cameras(&mut tx)?;
-        let rows = match *since {
+        let rows = match seen.commit {
             // Committed since the last one seen (lanes included).
             Some(last) => tx.query(
                 &format!(
@@ -183,13 +175,29 @@ impl Listener {
             &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY($1)"),
             &[&gone],
         )?;
+        // Alerts opened and already resolved while disconnected: ids are handed out in commit
+        // order, so they are the ended ones above the highest id seen.
+        let ended_unseen = match seen.alert_id {
+            Some(highest) => tx.query(
+                &format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts
+                     WHERE alert_id > $1 AND status <> 'active' ORDER BY alert_id"
+                ),
+                &[&highest],
+            )?,
+            None => Vec::new(),
+        };
+        let highest: Option<i64> = tx
+            .query_one("SELECT max(alert_id) FROM alerts", &[])?
+            .get(0);
         tx.commit()?;
+        seen.alert_id = Some(highest.unwrap_or(0).max(seen.alert_id.unwrap_or(0)));
 
         let newest = rows
             .iter()
             .map(|r| r.get::<_, DateTime<Utc>>("updated_at"))
             .max();
-        *since = Some(match (*since, newest) {
+        seen.commit = Some(match (seen.commit, newest) {
             (Some(prev), Some(n)) => prev.max(n),
             (Some(prev), None) => prev,
             (None, n) => n.unwrap_or(now).max(now),
@@ -204,6 +212,15 @@ impl Listener {
                     state.apply_window(w).then_some(update)
                 })
                 .collect();
+            for row in ended_unseen.iter().map(alert_json) {
+                let opened = opened_view(&row);
+                if let Some(change) = state.apply_alert(opened.clone()) {
+                    out.push(Outgoing::alert(change, &opened));
+                }
+                if let Some(change) = state.apply_alert(row.clone()) {
+                    out.push(Outgoing::alert(change, &row));
+                }
+            }
             for row in active.iter().chain(gone_rows.iter()).map(alert_json) {
                 if let Some(change) = state.apply_alert(row.clone()) {
                     out.push(Outgoing::alert(change, &row));
@@ -221,7 +238,7 @@ impl Listener {
         &self,
         client: &mut Client,
         batch: &[postgres::Notification],
-        since: &mut Option<DateTime<Utc>>,
+        seen: &mut Seen,
     ) -> Result<(), postgres::Error> {
         let mut window_keys: Vec<(String, DateTime<Utc>)> = Vec::new();
         // Announced without a window (another writer): their latest window is read instead.
@@ -282,7 +299,7 @@ impl Listener {
                 .map(|r| r.get::<_, DateTime<Utc>>("updated_at"))
                 .max()
             {
-                *since = Some(since.map_or(newest, |s| s.max(newest)));
+                seen.commit = Some(seen.commit.map_or(newest, |s| s.max(newest)));
             }
             group_windows(&rows)
                 .into_iter()
@@ -310,6 +327,9 @@ impl Listener {
                 .map(|w| (w.camera_id().to_owned(), w))
                 .collect()
         };
+        if let Some(&top) = alert_ids.iter().max() {
+            seen.alert_id = Some(seen.alert_id.map_or(top, |h| h.max(top)));
+        }
         let alerts: BTreeMap<i64, Value> = if alert_ids.is_empty() {
             BTreeMap::new()
         } else {
@@ -380,6 +400,23 @@ impl Listener {
             self.metrics.live_updates(source).inc_by(n as u64);
         }
     }
+}
+
+/// What the listener has seen, so a re-read after a reconnection starts where it stopped.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Latest `updated_at` of the window rows applied.
+    commit: Option<DateTime<Utc>>,
+    /// Highest alert id applied or known to exist.
+    alert_id: Option<i64>,
+}
+
+/// An ended alert as it was while open, so that its opening is announced too.
+fn opened_view(row: &Value) -> Value {
+    let mut row = row.clone();
+    row["status"] = Value::from("active");
+    row["resolved_at"] = Value::Null;
+    row
 }
 
 fn window_key(payload: &Value) -> Option<(String, DateTime<Utc>)> {
