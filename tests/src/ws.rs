@@ -11,6 +11,11 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The `ws://` URL of `path` on a query server.
+pub fn ws_url(server: &crate::api::QueryServer, path: &str) -> String {
+    server.url(path).replacen("http://", "ws://", 1)
+}
+
 /// What a client saw: a JSON text frame, or the end of the session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {

@@ -5,13 +5,9 @@ use std::time::Duration;
 
 use e2e_tests::api::QueryServer;
 use e2e_tests::db::TestDb;
-use e2e_tests::ws::{Frame, WsClient};
+use e2e_tests::ws::{ws_url, Frame, WsClient};
 
 const KEY: &str = "ws-test-key";
-
-fn ws_url(server: &QueryServer, path: &str) -> String {
-    server.url(path).replacen("http://", "ws://", 1)
-}
 
 fn broadcast(server: &QueryServer, message: &str) {
     let body = serde_json::json!({"message": message, "level": "info"}).to_string();

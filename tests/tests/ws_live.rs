@@ -14,14 +14,10 @@ use e2e_tests::traffic::{
     with_closing_sentinels,
 };
 use e2e_tests::wait_for;
-use e2e_tests::ws::{Frame, PythonClient, WsClient};
+use e2e_tests::ws::{ws_url, Frame, PythonClient, WsClient};
 use serde_json::Value;
 
 const LISTEN_APPLICATION: &str = "query-server live";
-
-fn ws_url(server: &QueryServer, path: &str) -> String {
-    server.url(path).replacen("http://", "ws://", 1)
-}
 
 /// Collects a client's frames as they come.
 struct Recorder {

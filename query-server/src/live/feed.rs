@@ -50,12 +50,10 @@ pub struct Outgoing {
 
 impl Outgoing {
     pub fn window(window: &CameraWindow) -> Self {
-        let mut with_lanes = serde_json::to_value(&window.camera).unwrap_or(Value::Null);
-        with_lanes["lanes"] = serde_json::to_value(&window.lanes).unwrap_or(Value::Null);
         Self {
             event_type: METRICS_UPDATE,
             camera_id: Some(window.camera_id().to_owned()),
-            event: envelope(METRICS_UPDATE, &with_lanes),
+            event: envelope(METRICS_UPDATE, &window.with_lanes_json()),
             camera_row: Some(envelope(METRICS_UPDATE, &window.camera)),
             lane_rows: Some(envelope(LANE_METRICS_UPDATE, &window.lanes_json())),
             published: std::time::Instant::now(),

@@ -258,20 +258,11 @@ impl Listener {
                 continue;
             };
             match *channel {
-                METRICS_CHANNEL => {
-                    let camera = payload.get("camera_id").and_then(Value::as_str);
-                    let start = payload
-                        .get("window_start")
-                        .and_then(Value::as_str)
-                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-                    match (camera, start) {
-                        (Some(camera), Some(start)) => {
-                            window_keys.push((camera.to_owned(), start.with_timezone(&Utc)));
-                        }
-                        (Some(camera), None) => stale_cameras.push(camera.to_owned()),
-                        _ => log::warn!("notification_unreadable channel={channel}"),
-                    }
-                }
+                METRICS_CHANNEL => match (window_key(payload), payload.get("camera_id")) {
+                    (Some(key), _) => window_keys.push(key),
+                    (None, Some(Value::String(camera))) => stale_cameras.push(camera.clone()),
+                    _ => log::warn!("notification_unreadable channel={channel}"),
+                },
                 ALERTS_CHANNEL => {
                     if let Some(id) = payload.get("alert_id").and_then(Value::as_i64) {
                         alert_ids.push(id);

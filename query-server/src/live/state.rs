@@ -33,6 +33,13 @@ impl CameraWindow {
         self.camera.window_start.0
     }
 
+    /// The camera-wide row with its lane rows under `lanes`, as `/metrics/current` shows it.
+    pub fn with_lanes_json(&self) -> Value {
+        let mut row = serde_json::to_value(&self.camera).unwrap_or(Value::Null);
+        row["lanes"] = serde_json::to_value(&self.lanes).unwrap_or(Value::Null);
+        row
+    }
+
     /// The `/ws/metrics/lanes` form: the window and its lane rows.
     pub fn lanes_json(&self) -> Value {
         json!({

@@ -102,11 +102,7 @@ pub async fn current(ctx: &Ctx, req: &Req) -> ApiResult {
         let window = state.windows(Some(&camera_id)).next().ok_or_else(|| {
             ApiError::not_found(format!("camera '{camera_id}' has no metrics yet"))
         })?;
-        let mut body = serde_json::to_value(&window.camera)
-            .map_err(|e| ApiError::internal(format!("cannot encode response: {e}")))?;
-        body["lanes"] = serde_json::to_value(&window.lanes)
-            .map_err(|e| ApiError::internal(format!("cannot encode response: {e}")))?;
-        Ok(body)
+        Ok(window.with_lanes_json())
     });
     if let Some(body) = from_memory {
         return json(&body?);

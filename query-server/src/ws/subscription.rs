@@ -175,14 +175,7 @@ impl Subscription {
             }
             Channel::Events => {
                 if self.wants_type(METRICS_UPDATE) {
-                    data["metrics"] = state
-                        .windows(camera)
-                        .map(|w| {
-                            let mut row = serde_json::to_value(&w.camera).unwrap_or(Value::Null);
-                            row["lanes"] = serde_json::to_value(&w.lanes).unwrap_or(Value::Null);
-                            row
-                        })
-                        .collect();
+                    data["metrics"] = state.windows(camera).map(|w| w.with_lanes_json()).collect();
                 }
                 if EVENT_TYPES
                     .iter()
