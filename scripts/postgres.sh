@@ -18,7 +18,7 @@
 #   3. PostgreSQL not installed    -> apt-get install postgresql, start it, and
 #                                     allow trust auth for user postgres on 127.0.0.1
 #                                     (pg_hba.conf is edited only on a cluster this
-#                                     script installed)
+#                                     script installed or started)
 # When it starts a server it records .local/run/postgres.started so that
 # `stop-if-started` (called by run-local.sh / test.sh at exit) can stop it again.
 set -euo pipefail
@@ -149,6 +149,11 @@ allow_trust_auth() {
     need_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" reload
 }
 
+# started_by_us VERSION CLUSTER: this script's STARTED_FLAG names that cluster.
+started_by_us() {
+    [[ -f "$STARTED_FLAG" ]] && [[ "$(cat "$STARTED_FLAG")" == "$1 $2" ]]
+}
+
 check_version() {
     local major
     major="$(server_major)" || die "could not query the server version"
@@ -166,6 +171,9 @@ cmd_ensure() {
             if is_local_host && [[ -f "$INSTALLED_FLAG" ]]; then
                 # shellcheck disable=SC2046
                 allow_trust_auth $(cat "$INSTALLED_FLAG")
+            elif is_local_host && [[ -f "$STARTED_FLAG" ]]; then
+                # shellcheck disable=SC2046
+                allow_trust_auth $(cat "$STARTED_FLAG")
             fi
             can_login || die "PostgreSQL answers on $PG_HOST:$PG_PORT but '$PG_USER' cannot log in; allow it in pg_hba.conf (e.g. 'host all postgres 127.0.0.1/32 trust') or put a password in DATABASE_URL"
         fi
@@ -197,6 +205,11 @@ cmd_ensure() {
         start_cluster "$ver" "$PG_CLUSTER"
     fi
     if [[ -f "$INSTALLED_FLAG" ]] && [[ "$(cat "$INSTALLED_FLAG")" == "$ver $PG_CLUSTER" ]]; then
+        allow_trust_auth "$ver" "$PG_CLUSTER"
+    elif ! can_login && started_by_us "$ver" "$PG_CLUSTER"; then
+        # A machine image may ship the server with a stock pg_hba.conf and no running cluster:
+        # the cluster we just started is a local one nobody else was using.
+        warn "cluster $ver/$PG_CLUSTER (started here, installed by the system) refuses '$PG_USER' over TCP"
         allow_trust_auth "$ver" "$PG_CLUSTER"
     fi
     can_login || die "PostgreSQL $ver/$PG_CLUSTER runs but '$PG_USER' cannot log in over $PG_HOST:$PG_PORT; check pg_hba.conf"
