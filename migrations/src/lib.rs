@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "metrics_commit_time_index",
         sql: include_str!("../sql/V2__metrics_commit_time_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "quarantine_and_leases",
+        sql: include_str!("../sql/V3__quarantine_and_leases.sql"),
+    },
 ];
 
 /// Arbitrary constant shared by every process that migrates this schema.

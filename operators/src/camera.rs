@@ -22,7 +22,15 @@ pub struct EventOutcome {
     pub estimated_speed_kmh: Option<f64>,
     /// Its window had already closed: it is stored raw but not counted.
     pub late: bool,
+    /// Its lane would exceed [`MAX_LANES_PER_WINDOW`]: counted camera-wide, not per lane.
+    pub lane_capped: bool,
+    /// A new track would exceed the tracker's cap: no speed estimate.
+    pub track_capped: bool,
 }
+
+/// Distinct lanes one window keeps. A road has a handful; a producer inventing lane ids must
+/// not grow a window (and its checkpoint and rows) without bound.
+pub const MAX_LANES_PER_WINDOW: usize = 64;
 
 /// Everything a window close produces.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -85,12 +93,18 @@ impl CameraState {
         profile: &CameraProfile,
         config: &WindowConfig,
     ) -> EventOutcome {
-        let estimated = self.tracker.observe(
-            &det.vehicle_id,
-            det.ts_ms,
-            det.bbox.centroid(),
-            profile.metres_per_pixel,
-        );
+        let track_capped = self.tracker.is_full_for(&det.vehicle_id);
+        let estimated = if track_capped {
+            None
+        } else {
+            self.tracker.observe(
+                &det.vehicle_id,
+                det.ts_ms,
+                det.bbox.centroid(),
+                profile.metres_per_pixel,
+            )
+        };
+        let mut lane_capped = false;
         let start = config.window_start(det.ts_ms);
         let late = self.watermark.is_closed(config.window_end(start));
         if !late {
@@ -105,18 +119,35 @@ impl CameraState {
                 .add(&det.vehicle_id, det.kind, det.confidence, speed);
             if let Some(lane) = &det.lane_id {
                 // Look up before inserting: cloning the lane id for every event shows in profiles.
+                let full = window.lanes.len() >= MAX_LANES_PER_WINDOW;
                 let lane_acc = match window.lanes.get_mut(lane) {
-                    Some(acc) => acc,
-                    None => window.lanes.entry(lane.clone()).or_default(),
+                    Some(acc) => Some(acc),
+                    None if full => None,
+                    None => Some(window.lanes.entry(lane.clone()).or_default()),
                 };
-                lane_acc.add(&det.vehicle_id, det.kind, det.confidence, speed);
+                match lane_acc {
+                    Some(acc) => acc.add(&det.vehicle_id, det.kind, det.confidence, speed),
+                    None => lane_capped = true,
+                }
             }
         }
         self.watermark.observe(det.ts_ms, processing_ms, config);
         EventOutcome {
             estimated_speed_kmh: estimated,
             late,
+            lane_capped,
+            track_capped,
         }
+    }
+
+    /// Silent for longer than `silent_ms` (by event time, against processing time) with nothing
+    /// open: its state can go, and its checkpoint row with it.
+    pub fn is_evictable(&self, processing_ms: i64, silent_ms: i64) -> bool {
+        self.open.is_empty()
+            && self
+                .watermark
+                .max_event_ms()
+                .is_some_and(|last| last < processing_ms.saturating_sub(silent_ms))
     }
 
     /// Closes every window the watermark has passed (after an idle check), in window order.
@@ -235,6 +266,57 @@ mod tests {
             closed.alerts.as_slice(),
             [AlertTransition::Opened(_)]
         ));
+    }
+
+    #[test]
+    fn lanes_beyond_the_cap_count_camera_wide_only() {
+        let cfg = WindowConfig::default();
+        let t = Thresholds::default();
+        let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
+        let mut capped = 0;
+        for i in 0..(MAX_LANES_PER_WINDOW + 10) {
+            let lane = format!("lane-{i}");
+            let outcome = cam.on_event(&det(1_000, &format!("v{i}"), Some(&lane), None), 0, &profile(), &cfg);
+            capped += usize::from(outcome.lane_capped);
+        }
+        assert_eq!(capped, 10);
+        cam.on_event(&det(9_000, "z", None, None), 0, &profile(), &cfg);
+        let closed = cam.close_ready(0, &profile(), &t, &cfg, &AlertConfig::default());
+        assert_eq!(closed.windows.len(), 1 + MAX_LANES_PER_WINDOW);
+        assert_eq!(closed.windows[0].vehicle_count as usize, MAX_LANES_PER_WINDOW + 10);
+    }
+
+    #[test]
+    fn tracks_beyond_the_cap_get_no_estimate() {
+        let cfg = WindowConfig::default();
+        let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
+        for i in 0..crate::speed::MAX_TRACKS {
+            let outcome = cam.on_event(&det(1_000, &format!("v{i}"), None, None), 0, &profile(), &cfg);
+            assert!(!outcome.track_capped);
+        }
+        let outcome = cam.on_event(&det(1_000, "one-too-many", None, None), 0, &profile(), &cfg);
+        assert!(outcome.track_capped);
+        assert!(outcome.estimated_speed_kmh.is_none());
+        let known = cam.on_event(&det(1_100, "v1", None, None), 0, &profile(), &cfg);
+        assert!(!known.track_capped, "known vehicles keep their track");
+    }
+
+    #[test]
+    fn only_silent_cameras_with_nothing_open_are_evictable() {
+        let cfg = WindowConfig::default();
+        let t = Thresholds::default();
+        let day = 86_400_000;
+        let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
+        assert!(!cam.is_evictable(10 * day, day), "never saw an event");
+        cam.on_event(&det(1_000, "a", None, None), 0, &profile(), &cfg);
+        assert!(!cam.is_evictable(10 * day, day), "a window is open");
+        cam.on_event(&det(60_000, "b", None, None), 0, &profile(), &cfg);
+        cam.close_ready(0, &profile(), &t, &cfg, &AlertConfig::default());
+        // The window of the last event stays open until an idle close.
+        cam.close_ready(10 * day, &profile(), &t, &cfg, &AlertConfig::default());
+        assert_eq!(cam.open_windows(), 0);
+        assert!(cam.is_evictable(10 * day, day));
+        assert!(!cam.is_evictable(60_000 + day / 2, day), "silent for less than the limit");
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! becomes a [`DecodeError`] so the pipeline can count drops by reason and
 //! keep going.
 //!
+//! Whatever the decoder accepts, the sink can store as is: text fields hold no
+//! U+0000 (PostgreSQL's `text` and `jsonb` refuse it) and are bounded in
+//! length, numbers are finite and times fall within years 1970..=9999.
+//!
 //! The decoder runs once per Kafka message, so it walks the JSON with
 //! borrowing visitors instead of building a `serde_json::Value` tree, and
 //! only allocates the strings a [`Detection`] has to own.
@@ -111,14 +115,20 @@ pub enum DropReason {
     InvalidValue,
     /// Arrived after its window was closed; assigned by the windowing stage.
     Late,
+    /// Event time too far ahead of or behind ingest time; it never moves a watermark.
+    TimeOutOfRange,
+    /// Refused by PostgreSQL with a data error; kept in the `quarantine` table.
+    Quarantined,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::MalformedJson,
         DropReason::MissingField,
         DropReason::InvalidValue,
         DropReason::Late,
+        DropReason::TimeOutOfRange,
+        DropReason::Quarantined,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -127,6 +137,8 @@ impl DropReason {
             DropReason::MissingField => "missing_field",
             DropReason::InvalidValue => "invalid_value",
             DropReason::Late => "late",
+            DropReason::TimeOutOfRange => "time_out_of_range",
+            DropReason::Quarantined => "quarantined",
         }
     }
 }
@@ -159,6 +171,12 @@ impl DecodeError {
 
     fn invalid(detail: impl Into<String>) -> Self {
         Self::new(DropReason::InvalidValue, detail)
+    }
+
+    /// PostgreSQL `text` cannot hold U+0000 and `jsonb` refuses `\u0000`, so such a field
+    /// could never be stored: it is refused here, not by the database at commit.
+    fn nul(field: &str) -> Self {
+        Self::invalid(format!("{field} must not contain NUL characters"))
     }
 }
 
@@ -266,6 +284,7 @@ enum WireTimestamp {
 const MAX_CAMERA_ID_LEN: usize = 64;
 const MAX_VEHICLE_ID_CHARS: usize = 128;
 const MAX_LANE_ID_CHARS: usize = 64;
+const MAX_CLASS_CHARS: usize = 64;
 const MAX_SPEED_KMH: f64 = 400.0;
 /// 1970-01-01T00:00:00.000Z: traffic cannot predate the epoch.
 const MIN_TS_MS: i64 = 0;
@@ -321,6 +340,7 @@ fn build_detection(header: Header, fields: &RawFields<'_>) -> Result<Detection, 
         Scalar::Str(s) if s.is_empty() => {
             return Err(DecodeError::invalid("vehicle_id must not be empty"))
         }
+        Scalar::Str(s) if has_nul(s) => return Err(DecodeError::nul("vehicle_id")),
         Scalar::Str(s) if exceeds_chars(s, MAX_VEHICLE_ID_CHARS) => {
             return Err(DecodeError::invalid("vehicle_id must be at most 128 chars"))
         }
@@ -334,7 +354,14 @@ fn build_detection(header: Header, fields: &RawFields<'_>) -> Result<Detection, 
         }
     };
     let class = match required(&fields.class, "class")? {
-        Scalar::Str(s) if !s.trim().is_empty() => s.trim().to_string(),
+        Scalar::Str(s) => match s.trim() {
+            "" => return Err(DecodeError::invalid("class must be a non-empty string")),
+            label if has_nul(label) => return Err(DecodeError::nul("class")),
+            label if exceeds_chars(label, MAX_CLASS_CHARS) => {
+                return Err(DecodeError::invalid("class must be at most 64 chars"))
+            }
+            label => label.to_string(),
+        },
         _ => return Err(DecodeError::invalid("class must be a non-empty string")),
     };
     let confidence = match required(&fields.confidence, "confidence")?.as_f64() {
@@ -349,6 +376,7 @@ fn build_detection(header: Header, fields: &RawFields<'_>) -> Result<Detection, 
     };
     let lane_id = match &fields.lane_id {
         None | Some(Scalar::Null) => None,
+        Some(Scalar::Str(s)) if has_nul(s) => return Err(DecodeError::nul("lane_id")),
         Some(Scalar::Str(s)) if !s.is_empty() && !exceeds_chars(s, MAX_LANE_ID_CHARS) => {
             Some(s.to_string())
         }
@@ -400,6 +428,10 @@ fn is_valid_camera_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+fn has_nul(s: &str) -> bool {
+    s.as_bytes().contains(&0)
 }
 
 /// Counts chars only when the byte length says the limit could be exceeded.
@@ -1169,6 +1201,7 @@ mod tests {
     fn invalid_values() {
         let long_id = format!("\"{}\"", "v".repeat(129));
         let long_lane = format!("\"{}\"", "é".repeat(65));
+        let long_class = format!("\"{}\"", "c".repeat(65));
         let cases: &[(&str, &str, &str)] = &[
             ("camera_id", "\"\"", "camera_id"),
             ("camera_id", "\"cam 01\"", "camera_id"),
@@ -1189,6 +1222,7 @@ mod tests {
             ("vehicle_id", "[1]", "vehicle_id"),
             ("class", "\"  \"", "class"),
             ("class", "3", "class"),
+            ("class", &long_class, "class"),
             ("confidence", "1.0001", "confidence"),
             ("confidence", "-0.1", "confidence"),
             ("confidence", "\"0.5\"", "confidence"),
@@ -1230,6 +1264,58 @@ mod tests {
             "camera_id",
             Some(&format!("\"{}\"", "c".repeat(64))),
         ));
+        let d = decode_one(&with_field(
+            "class",
+            Some(&format!("\"  {}  \"", "é".repeat(64))),
+        ));
+        assert_eq!(d.class, "é".repeat(64), "surrounding blanks do not count");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_field_name() {
+        for field in ["vehicle_id", "class", "lane_id"] {
+            for value in [r#""\u0000""#, r#""a\u0000b""#, r#""car\u0000 ""#] {
+                let err = decode_err(&with_field(field, Some(value)));
+                assert_eq!(err.reason, DropReason::InvalidValue, "{field}={value}");
+                assert_eq!(
+                    err.detail,
+                    format!("{field} must not contain NUL characters"),
+                    "{field}={value}"
+                );
+            }
+        }
+        // camera_id was already limited to [A-Za-z0-9_.:-].
+        let err = decode_err(&with_field("camera_id", Some(r#""cam\u0000""#)));
+        assert_eq!(err.reason, DropReason::InvalidValue);
+        assert!(err.detail.starts_with("camera_id"), "{err}");
+        // An unescaped NUL byte is not JSON at all.
+        let raw = with_field("vehicle_id", Some(r#""a_b""#)).replace("a_b", "a\0b");
+        assert_eq!(decode_err(&raw).reason, DropReason::MalformedJson);
+        // Other control characters are storable and kept verbatim.
+        let d = decode_one(&with_field("vehicle_id", Some(r#""\u0001\t\u001f\u007f""#)));
+        assert_eq!(d.vehicle_id, "\u{1}\t\u{1f}\u{7f}");
+        // Unknown fields are never stored, so a NUL there costs nothing.
+        decode_one(&with_field("note", Some(r#""\u0000""#)));
+    }
+
+    #[test]
+    fn nul_in_one_detection_spares_its_siblings() {
+        let payload = r#"{"camera_id":"cam_01","timestamp":1714564800250,"frame_id":7,"detections":[
+            {"vehicle_id":"a","class":"car","confidence":0.5,"bbox":[1,2,3,4]},
+            {"vehicle_id":"b","class":"car","confidence":0.5,"bbox":[1,2,3,4],"lane_id":"L\u0000"},
+            {"vehicle_id":"c","class":"c\u0000r","confidence":0.5,"bbox":[1,2,3,4]},
+            {"vehicle_id":"d","class":"car","confidence":0.5,"bbox":[1,2,3,4]}]}"#;
+        let (out, errors) = decode(payload);
+        let ids: Vec<_> = out.iter().map(|d| d.vehicle_id.as_str()).collect();
+        assert_eq!(ids, ["a", "d"]);
+        let details: Vec<_> = errors.iter().map(|e| e.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "lane_id must not contain NUL characters",
+                "class must not contain NUL characters"
+            ]
+        );
     }
 
     #[test]
@@ -1246,7 +1332,14 @@ mod tests {
         let names: Vec<_> = DropReason::ALL.iter().map(DropReason::as_str).collect();
         assert_eq!(
             names,
-            ["malformed_json", "missing_field", "invalid_value", "late"]
+            [
+                "malformed_json",
+                "missing_field",
+                "invalid_value",
+                "late",
+                "time_out_of_range",
+                "quarantined"
+            ]
         );
     }
 
@@ -1267,6 +1360,30 @@ mod tests {
     }
 
     // -- properties ----------------------------------------------------------
+
+    /// What the sink needs of every accepted detection.
+    fn is_storable(d: &Detection) -> bool {
+        let texts = [
+            Some(d.camera_id.as_str()),
+            Some(d.vehicle_id.as_str()),
+            Some(d.class.as_str()),
+            d.lane_id.as_deref(),
+        ];
+        texts.into_iter().flatten().all(|s| !has_nul(s))
+            && (1..=MAX_CAMERA_ID_LEN).contains(&d.camera_id.len())
+            && (1..=MAX_VEHICLE_ID_CHARS).contains(&d.vehicle_id.chars().count())
+            && (1..=MAX_CLASS_CHARS).contains(&d.class.chars().count())
+            && d.lane_id
+                .as_ref()
+                .is_none_or(|l| (1..=MAX_LANE_ID_CHARS).contains(&l.chars().count()))
+            && (MIN_TS_MS..=MAX_TS_MS).contains(&d.ts_ms)
+            && d.frame_id >= 0
+            && d.confidence.is_finite()
+            && [d.bbox.x, d.bbox.y, d.bbox.w, d.bbox.h]
+                .iter()
+                .all(|v| v.is_finite())
+            && d.speed_kmh.is_none_or(f64::is_finite)
+    }
 
     /// Decimal values with few significant digits, like detectors emit;
     /// these survive serde_json's default (fast, not correctly rounded) float parser.
@@ -1322,6 +1439,22 @@ mod tests {
                     }
                 },
             )
+    }
+
+    /// Any chars (control and astral ones included), NUL and blanks more often than chance
+    /// would pick them, and lengths around the limits.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let char = prop_oneof![
+            6 => any::<char>(),
+            1 => Just('\0'),
+            1 => Just(' '),
+            1 => Just('\u{10ffff}'),
+        ];
+        prop_oneof![
+            3 => prop::collection::vec(char, 0..24).prop_map(String::from_iter),
+            1 => (60usize..=140, any::<char>())
+                .prop_map(|(n, c)| std::iter::repeat_n(c, n).collect()),
+        ]
     }
 
     fn json_ish() -> impl Strategy<Value = String> {
@@ -1392,6 +1525,37 @@ mod tests {
                 prop_assert!((0.0..=1.0).contains(&d.confidence));
                 prop_assert!(d.bbox.w > 0.0 && d.bbox.h > 0.0);
             }
+        }
+
+        #[test]
+        fn accepted_text_is_storable(
+            vehicle_id in hostile_text(),
+            class in hostile_text(),
+            lane_id in hostile_text(),
+        ) {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(SINGLE).expect("fixture is valid JSON");
+            object.insert("vehicle_id".into(), vehicle_id.clone().into());
+            object.insert("class".into(), class.clone().into());
+            object.insert("lane_id".into(), lane_id.clone().into());
+            let (out, errors) = decode(&serde_json::Value::Object(object).to_string());
+            prop_assert_eq!(out.len() + errors.len(), 1);
+            for d in &out {
+                prop_assert!(is_storable(d), "{:?}", d);
+                prop_assert_eq!(&d.vehicle_id, &vehicle_id);
+                prop_assert_eq!(d.class.as_str(), class.trim());
+                prop_assert_eq!(d.lane_id.as_deref(), Some(lane_id.as_str()));
+                prop_assert_eq!(decode(&encode_detection(d)), (vec![d.clone()], vec![]));
+            }
+            for e in &errors {
+                prop_assert_eq!(e.reason, DropReason::InvalidValue);
+                let field = ["vehicle_id", "class", "lane_id"]
+                    .into_iter()
+                    .find(|f| e.detail.starts_with(f));
+                prop_assert!(field.is_some(), "{}", e);
+            }
+            let any_nul = [&vehicle_id, &class, &lane_id].iter().any(|s| s.contains('\0'));
+            prop_assert!(!any_nul || out.is_empty());
         }
 
         #[test]

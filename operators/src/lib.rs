@@ -2,6 +2,7 @@
 //!
 //! The data's path, module by module:
 //! - [`event`]: B1 message decoding and validation (single detections and frame envelopes), drop reasons.
+//! - [`event_time`]: how far event time may lead or trail ingest time.
 //! - [`speed`]: speed estimation from bbox centroid displacement, one tracker per camera.
 //! - [`window`]: tumbling event-time windows and the per-camera watermark (lateness, idle close).
 //! - [`metrics`]: what a window adds up to (distinct vehicles, classes, speeds), order-independent.
@@ -18,6 +19,7 @@ pub mod camera;
 pub mod congestion;
 pub mod dataflow;
 pub mod event;
+pub mod event_time;
 pub mod metrics;
 pub mod settings;
 pub mod speed;

@@ -53,6 +53,9 @@ impl Track {
     }
 }
 
+/// Tracks one camera keeps at most; tracks expire after `track_ttl_ms` without a sighting.
+pub const MAX_TRACKS: usize = 10_000;
+
 /// Per-camera speed tracker; the caller keeps one per camera because
 /// vehicle ids and pixel scales are only meaningful within a camera.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +82,12 @@ impl SpeedTracker {
     /// sample exists yet). Observations not newer than the track's last one
     /// are ignored for the estimate: the current smoothed value is returned
     /// and the track does not move backwards.
+    /// A new vehicle would exceed [`MAX_TRACKS`]: it gets no estimate (hostile or broken
+    /// producers can send endless distinct ids; a real camera sees far fewer at once).
+    pub fn is_full_for(&self, vehicle_id: &str) -> bool {
+        self.tracks.len() >= MAX_TRACKS && !self.tracks.contains_key(vehicle_id)
+    }
+
     pub fn observe(
         &mut self,
         vehicle_id: &str,

@@ -9,7 +9,7 @@ use operators::alerts::AlertTransition;
 use operators::camera::{AlertConfig, CameraState};
 use operators::dataflow::{
     CameraOutput, CameraWindows, CameraWindowsConfig, DecodeDetections, Epoch, GatherCompleted,
-    KafkaRecord, StoredEvent, Tick,
+    KafkaRecord, StoredEvent, Tick, StateNote,
 };
 use operators::event::{encode_detection, BBox, Detection, DropReason, VehicleClass};
 use operators::metrics::WindowResult;
@@ -37,6 +37,7 @@ fn config() -> CameraWindowsConfig {
         tracker: SpeedTrackerConfig::default(),
         alerts: AlertConfig { clear_after: 2 },
         epoch_ms: EPOCH_MS,
+        evict_after_ms: None,
     }
 }
 
@@ -395,7 +396,7 @@ impl Run {
                 let ticks = ticks.to_stream(scope);
                 records
                     .to_stream(scope)
-                    .decode_detections(move |error, record| {
+                    .decode_detections(operators::event_time::TimeBounds::OFF, move |error, record| {
                         drops.lock().expect("collector lock").drops.push((
                             error.reason,
                             record.partition,
@@ -407,7 +408,10 @@ impl Run {
                         config,
                         SharedSettings::default(),
                         restored,
-                        move |event| {
+                        move |note| {
+                            let StateNote::Late(event) = note else {
+                                return;
+                            };
                             let l = &event.located;
                             late.lock().expect("collector lock").late.push((
                                 l.partition,
@@ -425,6 +429,9 @@ impl Run {
                                 CameraOutput::Alert(alert) => out.alerts.push(alert),
                                 CameraOutput::Checkpoint { camera_id, state } => {
                                     out.checkpoints.push((camera_id, state))
+                                }
+                                CameraOutput::Evicted { camera_id } => {
+                                    panic!("{camera_id} evicted with eviction off")
                                 }
                             }
                         }
@@ -764,7 +771,7 @@ fn idle_windows_with(ticks_through: Epoch, behind: fn(Epoch) -> bool) -> usize {
             let ticks = ticks.to_stream(scope);
             records
                 .to_stream(scope)
-                .decode_detections(|_, _| {})
+                .decode_detections(operators::event_time::TimeBounds::OFF, |_, _| {})
                 .camera_windows(ticks, config(), SharedSettings::default(), Arc::new(HashMap::new()), |_| {})
                 .gather_completed("Count", move |_, items| {
                     let closed = items

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use operators::camera::AlertConfig;
 use operators::dataflow::CameraWindowsConfig;
+use operators::event_time::TimeBounds;
 use operators::speed::SpeedTrackerConfig;
 use operators::window::WindowConfig;
+
+use crate::source::kafka::OffsetResetPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -29,6 +32,8 @@ pub struct Config {
     pub kafka_properties: Vec<(String, String)>,
     /// Optional topic receiving every dropped message with its reason.
     pub dead_letter_topic: Option<String>,
+    /// What the source does when the broker no longer holds a stored position.
+    pub kafka_offset_reset_policy: OffsetResetPolicy,
     pub window: WindowConfig,
     pub alert_clear_windows: u32,
     pub pixel_to_meter: f64,
@@ -43,6 +48,10 @@ pub struct Config {
     pub retention_metrics_days: i64,
     pub retention_interval: Duration,
     pub metrics_addr: SocketAddr,
+    /// How far event time may lead or trail ingest time (`off` on either side for backfills).
+    pub event_time_bounds: TimeBounds,
+    /// `/health` answers 503 when data has waited this long without a commit.
+    pub health_stall_after: Duration,
 }
 
 impl Config {
@@ -62,6 +71,17 @@ impl Config {
             allowed_lateness_ms: seconds_ms(&lookup, "WINDOW_ALLOWED_LATENESS_SECONDS", 2.0, 0.0)?,
             idle_timeout_ms: seconds_ms(&lookup, "CAMERA_IDLE_TIMEOUT_SECONDS", 10.0, 0.001)?,
         };
+        let retention_events_hours = number(&lookup, "RETENTION_EVENTS_HOURS", 24i64, |v| *v >= 1)?;
+        let event_time_bounds = TimeBounds {
+            max_future_ms: switchable(&lookup, "EVENT_TIME_MAX_FUTURE_SECONDS", Some(300))?
+                .map(|s| s.saturating_mul(1000)),
+            max_past_ms: switchable(
+                &lookup,
+                "EVENT_TIME_MAX_PAST_HOURS",
+                Some(retention_events_hours),
+            )?
+            .map(|h| h.saturating_mul(3_600_000)),
+        };
         Ok(Self {
             database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/traffic"),
             kafka_brokers: text("KAFKA_BROKERS", "localhost:9092"),
@@ -69,6 +89,12 @@ impl Config {
             kafka_group_id: text("KAFKA_GROUP_ID", "b2-stream-processor"),
             kafka_properties: parse_properties(&text("KAFKA_PROPERTIES", "fetch.wait.max.ms=10"))?,
             dead_letter_topic: lookup("DEAD_LETTER_TOPIC").filter(|v| !v.is_empty()),
+            kafka_offset_reset_policy: number(
+                &lookup,
+                "KAFKA_OFFSET_RESET_POLICY",
+                OffsetResetPolicy::Error,
+                |_| true,
+            )?,
             window,
             alert_clear_windows: number(&lookup, "ALERT_CLEAR_WINDOWS", 2u32, |v| *v >= 1)?,
             pixel_to_meter: number(&lookup, "SPEED_TRACKER_PIXEL_TO_METER", 0.05f64, |v| {
@@ -85,7 +111,7 @@ impl Config {
             )?),
             max_poll_records: number(&lookup, "KAFKA_MAX_POLL_RECORDS", 5_000usize, |v| *v >= 1)?,
             max_pending_epochs: number(&lookup, "MAX_PENDING_EPOCHS", 20u64, |v| *v >= 1)?,
-            retention_events_hours: number(&lookup, "RETENTION_EVENTS_HOURS", 24i64, |v| *v >= 1)?,
+            retention_events_hours,
             retention_metrics_days: number(&lookup, "RETENTION_METRICS_DAYS", 30i64, |v| *v >= 1)?,
             retention_interval: Duration::from_secs(number(
                 &lookup,
@@ -99,6 +125,13 @@ impl Config {
                 SocketAddr::from(([127, 0, 0, 1], 9100)),
                 |_| true,
             )?,
+            event_time_bounds,
+            health_stall_after: Duration::from_secs(number(
+                &lookup,
+                "HEALTH_COMMIT_STALL_SECONDS",
+                60u64,
+                |v| *v >= 1,
+            )?),
         })
     }
 
@@ -110,6 +143,7 @@ impl Config {
                 clear_after: self.alert_clear_windows,
             },
             epoch_ms: self.checkpoint_interval.as_millis() as i64,
+            evict_after_ms: Some(self.retention_events_hours.saturating_mul(3_600_000)),
         }
     }
 
@@ -147,6 +181,19 @@ where
             value,
             reason: "out of range".into(),
         })
+    }
+}
+
+/// A non-negative whole number, or `off` (also `none`) to switch the bound off.
+fn switchable(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Option<i64>,
+) -> Result<Option<i64>, ConfigError> {
+    match lookup(name).map(|v| v.trim().to_ascii_lowercase()) {
+        Some(v) if v == "off" || v == "none" => Ok(None),
+        Some(v) if !v.is_empty() => number(lookup, name, 0i64, |v| *v >= 0).map(Some),
+        _ => Ok(default),
     }
 }
 
@@ -229,6 +276,18 @@ mod tests {
     }
 
     #[test]
+    fn offset_reset_policy_defaults_to_error() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.kafka_offset_reset_policy, OffsetResetPolicy::Error);
+        let c = config(&[("KAFKA_OFFSET_RESET_POLICY", "Earliest")]).expect("valid");
+        assert_eq!(c.kafka_offset_reset_policy, OffsetResetPolicy::Earliest);
+        let c = config(&[("KAFKA_OFFSET_RESET_POLICY", "latest")]).expect("valid");
+        assert_eq!(c.kafka_offset_reset_policy, OffsetResetPolicy::Latest);
+        let err = config(&[("KAFKA_OFFSET_RESET_POLICY", "smallest")]).expect_err("unknown");
+        assert!(err.to_string().contains("KAFKA_OFFSET_RESET_POLICY"));
+    }
+
+    #[test]
     fn fractional_seconds_are_allowed() {
         let c = config(&[("WINDOW_SIZE_SECONDS", "0.5")]).expect("valid");
         assert_eq!(c.window.size_ms, 500);
@@ -249,6 +308,21 @@ mod tests {
                 "{name} is missing from .env.example"
             );
         }
+    }
+
+    #[test]
+    fn event_time_bounds_default_on_and_switch_off() {
+        let c = config(&[("RETENTION_EVENTS_HOURS", "48")]).expect("valid");
+        assert_eq!(c.event_time_bounds.max_future_ms, Some(300_000));
+        assert_eq!(c.event_time_bounds.max_past_ms, Some(48 * 3_600_000));
+        let c = config(&[
+            ("EVENT_TIME_MAX_FUTURE_SECONDS", "off"),
+            ("EVENT_TIME_MAX_PAST_HOURS", "None"),
+        ])
+        .expect("valid");
+        assert!(c.event_time_bounds.is_off());
+        let err = config(&[("EVENT_TIME_MAX_FUTURE_SECONDS", "-5")]).expect_err("negative");
+        assert!(err.to_string().contains("EVENT_TIME_MAX_FUTURE_SECONDS"));
     }
 
     #[test]

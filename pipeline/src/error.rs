@@ -26,4 +26,8 @@ pub enum PipelineError {
     TimelyArgs(String),
     #[error("worker failed: {0}")]
     Worker(String),
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
+    #[error("stopped on a failure: {0}")]
+    Failed(String),
 }

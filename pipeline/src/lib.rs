@@ -17,19 +17,21 @@
 
 pub mod config;
 pub mod error;
+pub mod lease;
 pub mod resume;
 pub mod retention;
 pub mod settings_listener;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod supervision;
 pub mod telemetry;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use operators::dataflow::{CameraWindows, DecodeDetections, Epoch, GatherCompleted};
+use operators::dataflow::{CameraWindows, DecodeDetections, Epoch, GatherCompleted, StateNote};
 use operators::event::DropReason;
 use operators::settings::{Settings, SharedSettings};
 use timely::dataflow::operators::vec::Map;
@@ -39,10 +41,12 @@ pub use config::Config;
 pub use error::PipelineError;
 pub use shutdown::Shutdown;
 
-use sink::postgres::{PostgresSink, SinkConfig};
+use sink::postgres::{PostgresSink, QuarantineOutlets, SinkConfig};
 use sink::{CommitBatch, SinkItem};
+use source::refetch::Refetch;
 use source::{kafka_source, KafkaSourceConfig};
-use telemetry::PipelineMetrics;
+use supervision::Supervisor;
+use telemetry::{Health, PipelineMetrics};
 
 /// Connects, retrying for up to `patience` so the pipeline can start before its database.
 pub fn connect_database(
@@ -96,6 +100,14 @@ pub fn sweep_once(config: &Config) -> Result<retention::SweepReport, PipelineErr
     Ok(retention::sweep(&mut client, policy)?)
 }
 
+/// Whether this process commits: the single process, or process 0 of a timely cluster.
+fn is_committer_process(config: &timely::Config) -> bool {
+    match &config.communication {
+        timely::CommunicationConfig::Cluster { process, .. } => *process == 0,
+        _ => true,
+    }
+}
+
 /// Runs the pipeline until `shutdown` fires, then drains and commits. `timely_args` are timely's
 /// own flags (`-w`, `-n`, `-p`, `-h`).
 pub fn run(
@@ -105,8 +117,40 @@ pub fn run(
 ) -> Result<(), PipelineError> {
     let timely_config =
         timely::Config::from_args(timely_args.into_iter()).map_err(PipelineError::TimelyArgs)?;
+    let committer = is_committer_process(&timely_config);
+    supervision::exit_on_panic();
     let metrics = Arc::new(PipelineMetrics::new());
+    let health = Arc::new(Health::new(config.health_stall_after));
+    let io = |what| move |source| PipelineError::Io { what, source };
+    // The endpoint outlives the drain, so /health can say why the process is stopping.
+    let http_stop = Shutdown::new();
+    let (metrics_addr, metrics_http) = telemetry::http::serve(
+        config.metrics_addr,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+        http_stop.clone(),
+    )
+    .map_err(io("the metrics endpoint"))?;
+    log::info!("metrics_listening url=http://{metrics_addr}/metrics");
 
+    let result = run_dataflow(config, shutdown.clone(), timely_config, committer, metrics, health);
+    http_stop.trigger();
+    let _ = metrics_http.join();
+    match (shutdown.failure(), result) {
+        (Some(reason), _) => Err(PipelineError::Failed(reason)),
+        (None, result) => result,
+    }
+}
+
+fn run_dataflow(
+    config: Config,
+    shutdown: Shutdown,
+    timely_config: timely::Config,
+    committer: bool,
+    metrics: Arc<PipelineMetrics>,
+    health: Arc<Health>,
+) -> Result<(), PipelineError> {
     let mut client = connect_database(&config.database_url, Duration::from_secs(60), &shutdown)?;
     let applied = migrations::apply(&mut client)?;
     if !applied.is_empty() {
@@ -118,40 +162,73 @@ pub fn run(
         ..Settings::default()
     };
     let settings = SharedSettings::new(settings_listener::load(&mut client, &base)?);
+    drop(client);
+    // Only one pipeline per group commits: a second one waits here as a standby.
+    let lease_release = Shutdown::new();
+    let lease = if committer {
+        health.standby();
+        match lease::acquire(
+            &config.database_url,
+            &config.kafka_group_id,
+            &shutdown,
+            &lease_release,
+        ) {
+            Ok(lease) => Some(lease),
+            Err(lease::LeaseError::Interrupted) => {
+                log::info!("pipeline_stopped role=standby");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    health.active();
+    // Read after taking the lease: whatever the previous holder committed is in it.
+    let mut client = connect_database(&config.database_url, Duration::from_secs(60), &shutdown)?;
     let resume = resume::load(&mut client, &config.kafka_group_id, &config.kafka_topic)?;
     drop(client);
     log::info!(
-        "pipeline_starting topic={} group={} brokers={} database={} resume_partitions={} resume_cameras={}",
+        "pipeline_starting topic={} group={} brokers={} database={} resume_partitions={} resume_cameras={} generation={}",
         config.kafka_topic,
         config.kafka_group_id,
         config.kafka_brokers,
         config.database_url_redacted(),
         resume.offsets.len(),
-        resume.cameras.len()
+        resume.cameras.len(),
+        lease.as_ref().map_or("-".to_owned(), |l| l.fence.generation.to_string())
     );
 
     let io = |what| move |source| PipelineError::Io { what, source };
-    let listener = settings_listener::spawn(
-        config.database_url.clone(),
-        base,
-        settings.clone(),
-        shutdown.clone(),
-    )
-    .map_err(io("the settings listener"))?;
-    let retention = retention::spawn(
-        config.database_url.clone(),
-        retention::RetentionPolicy::new(
-            config.retention_events_hours,
-            config.retention_metrics_days,
-        ),
-        config.retention_interval,
-        shutdown.clone(),
-    )
-    .map_err(io("the retention thread"))?;
-    let (metrics_addr, metrics_http) =
-        telemetry::http::serve(config.metrics_addr, metrics.clone(), shutdown.clone())
-            .map_err(io("the metrics endpoint"))?;
-    log::info!("metrics_listening url=http://{metrics_addr}/metrics");
+    let supervisor = Supervisor::start(shutdown.clone(), Duration::from_secs(45))
+        .map_err(io("the supervisor"))?;
+    supervisor.watch(
+        "settings listener",
+        settings_listener::spawn(
+            config.database_url.clone(),
+            base,
+            settings.clone(),
+            shutdown.clone(),
+        )
+        .map_err(io("the settings listener"))?,
+    );
+    supervisor.watch(
+        "retention",
+        retention::spawn(
+            config.database_url.clone(),
+            retention::RetentionPolicy::new(
+                config.retention_events_hours,
+                config.retention_metrics_days,
+            ),
+            config.retention_interval,
+            shutdown.clone(),
+        )
+        .map_err(io("the retention thread"))?,
+    );
+    let fence = lease.as_ref().map(|l| l.fence);
+    if let Some(lease) = lease {
+        supervisor.watch("lease keeper", lease.into_thread());
+    }
 
     let source_config = KafkaSourceConfig {
         brokers: config.kafka_brokers.clone(),
@@ -162,13 +239,13 @@ pub fn run(
         max_poll_records: config.max_poll_records,
         max_pending_epochs: config.max_pending_epochs,
         topic_wait: Duration::from_secs(120),
+        offset_reset: config.kafka_offset_reset_policy,
     };
-    let sink_config = SinkConfig {
-        database_url: config.database_url.clone(),
-        group_id: config.kafka_group_id.clone(),
+    let refetch = Refetch {
+        brokers: config.kafka_brokers.clone(),
         topic: config.kafka_topic.clone(),
-        shutdown_grace: Duration::from_secs(30),
-        max_rows_per_commit: 200_000,
+        group_id: config.kafka_group_id.clone(),
+        properties: config.kafka_properties.clone(),
     };
     let windows_config = config.camera_windows();
     let offsets = Arc::new(resume.offsets);
@@ -177,15 +254,39 @@ pub fn run(
     let worker_shutdown = shutdown.clone();
     let worker_metrics = metrics.clone();
     let dead_letter_topic = config.dead_letter_topic.clone();
+    let time_bounds = config.event_time_bounds;
+    let database_url = config.database_url.clone();
+    let group_id = config.kafka_group_id.clone();
+    let topic = config.kafka_topic.clone();
 
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
         let sink = if index == 0 {
+            let fence = fence.ok_or("worker 0 runs in a process without the lease")?;
             // Reading may run `max_pending_epochs` ahead of the last commit, counted from now.
             let now = source::kafka::epoch_at(std::time::SystemTime::now(), source_config.epoch);
             committed_epoch.store(now, std::sync::atomic::Ordering::Relaxed);
+            let dead_letter = match &dead_letter_topic {
+                Some(topic) => Some(
+                    source::dead_letter::DeadLetter::new(&source_config.brokers, topic, &source_config.properties)
+                        .map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            let sink_config = SinkConfig {
+                database_url: database_url.clone(),
+                group_id: group_id.clone(),
+                topic: topic.clone(),
+                shutdown_grace: Duration::from_secs(30),
+                max_rows_per_commit: 200_000,
+                fence,
+            };
+            let outlets = QuarantineOutlets {
+                refetch: Some(refetch.clone()),
+                dead_letter,
+            };
             Some(
-                PostgresSink::spawn(sink_config.clone(), worker_metrics.clone(), committed_epoch.clone(), worker_shutdown.clone())
+                PostgresSink::spawn(sink_config, worker_metrics.clone(), health.clone(), committed_epoch.clone(), outlets, worker_shutdown.clone())
                     .map_err(|e| e.to_string())?,
             )
         } else {
@@ -214,7 +315,7 @@ pub fn run(
             };
             let processed = worker_metrics.clone();
             let detections = records
-                .decode_detections(move |error, record| {
+                .decode_detections(time_bounds, move |error, record| {
                     drop_metrics.dropped(error.reason);
                     drop_log.warn(|suppressed| {
                         format!(
@@ -242,7 +343,15 @@ pub fn run(
                 windows_config.clone(),
                 settings.clone(),
                 cameras.clone(),
-                move |_late| late_metrics.dropped(DropReason::Late),
+                move |note| match note {
+                    StateNote::Late(_) => late_metrics.dropped(DropReason::Late),
+                    StateNote::LaneCapped => late_metrics.capped("lanes_per_window"),
+                    StateNote::TrackCapped => late_metrics.capped("tracks_per_camera"),
+                    StateNote::Evicted(camera_id) => {
+                        late_metrics.cameras_evicted.inc();
+                        log::info!("camera_evicted camera_id={camera_id}");
+                    }
+                },
             );
             let sender = sender.clone();
             outputs
@@ -278,9 +387,9 @@ pub fn run(
         }
     }
     shutdown.trigger();
-    for handle in [listener, retention, metrics_http] {
-        let _ = handle.join();
-    }
+    // Everything is committed: a standby may take over now.
+    lease_release.trigger();
+    supervisor.stop();
     match failure {
         Some(e) => Err(PipelineError::Worker(e)),
         None => {

@@ -4,7 +4,10 @@
 //!   reachable, else a broker started here (tansu, if installed) and the local PostgreSQL.
 //! - [`api`]: the real `query-server` binary and an HTTP client for it.
 //! - [`db`]: a fresh database per test, dropped afterwards, and row snapshots for comparisons.
+//! - [`owned_postgres`]: a PostgreSQL server of the test's own, to crash and restart.
+//! - [`pgproxy`]: a PostgreSQL wire proxy that cuts a connection after COMMIT, or every connection.
 //! - [`process`]: the real `pipeline` binary as a child process (SIGTERM, `kill -9`, metrics).
+//! - [`runs`]: deterministic runs of the pipeline, waited for and compared row for row.
 //! - [`traffic`]: simulated B1 traffic, produced to a per-test topic, and what it should yield.
 //! - [`ws`]: WebSocket clients (tokio-tungstenite, a stalled one, and Python's `websockets`).
 //!
@@ -12,7 +15,10 @@
 
 pub mod api;
 pub mod db;
+pub mod owned_postgres;
+pub mod pgproxy;
 pub mod process;
+pub mod runs;
 pub mod services;
 pub mod traffic;
 pub mod ws;

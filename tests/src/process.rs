@@ -137,20 +137,27 @@ impl PipelineProcess {
         }
     }
 
-    /// The Prometheus text from the pipeline's metrics endpoint.
-    pub fn metrics(&self) -> Option<String> {
+    /// Status and body of a GET on the pipeline's metrics port.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut stream = TcpStream::connect(&self.metrics_addr).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(
             stream,
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
             self.metrics_addr
         )
         .ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let (head, body) = response.split_once("\r\n\r\n")?;
-        head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some((status, body.to_owned()))
+    }
+
+    /// The Prometheus text from the pipeline's metrics endpoint.
+    pub fn metrics(&self) -> Option<String> {
+        self.get("/metrics")
+            .and_then(|(status, body)| (status == 200).then_some(body))
     }
 
     /// Value of one sample line (`name{labels}`) of the metrics text.

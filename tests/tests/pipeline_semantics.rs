@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use e2e_tests::db::{count, events_snapshot, metrics_snapshot, TestDb};
-use e2e_tests::process::{PipelineProcess, PipelineSpec};
+use e2e_tests::process::PipelineSpec;
+use e2e_tests::runs::{deterministic, run_to_completion, wait_complete};
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
     closable_camera_windows, expected_camera_windows, produce, read_topic, recent_start_ms,
@@ -13,37 +14,6 @@ use e2e_tests::traffic::{
 };
 use e2e_tests::{unique_name, wait_for};
 use operators::event::{decode_message, encode_detection, DropReason};
-
-/// Waits until the pipeline has stored `events` raw rows and `windows` camera-wide rows.
-fn wait_complete(db: &TestDb, events: usize, windows: usize, pipeline: &mut PipelineProcess) {
-    let mut client = db.client();
-    wait_for("every detection stored", Duration::from_secs(120), || {
-        assert!(
-            pipeline.is_running(),
-            "pipeline exited:\n{}",
-            pipeline.log()
-        );
-        (count(&mut client, "SELECT count(*) FROM traffic_events") as usize >= events).then_some(())
-    });
-    wait_for(
-        "every camera window stored",
-        Duration::from_secs(60),
-        || {
-            (count(
-                &mut client,
-                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
-            ) as usize
-                >= windows)
-                .then_some(())
-        },
-    );
-    // One more commit interval for anything still in flight, then check nothing extra arrived.
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(
-        count(&mut client, "SELECT count(*) FROM traffic_events") as usize,
-        events
-    );
-}
 
 #[test]
 fn no_speed_traffic_gets_estimates_within_15_percent_of_truth() {
@@ -59,7 +29,7 @@ fn no_speed_traffic_gets_estimates_within_15_percent_of_truth() {
     let windows = expected_camera_windows(&detections, 5_000);
 
     let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic).start();
-    wait_complete(&db, detections.len(), windows.len(), &mut pipeline);
+    wait_complete(&db.url, detections.len(), windows.len(), &mut pipeline);
 
     let truth = true_window_speeds(&messages, 5_000);
     let mut client = db.client();
@@ -176,7 +146,7 @@ fn malformed_and_late_events_are_counted_and_never_stop_the_pipeline() {
     });
     produce(&broker.brokers, &topic, 1, tail);
     let windows = expected_camera_windows(&detections, 5_000);
-    wait_complete(&db, detections.len(), windows.len(), &mut pipeline);
+    wait_complete(&db.url, detections.len(), windows.len(), &mut pipeline);
 
     let metric = |reason: &str| {
         pipeline
@@ -227,26 +197,6 @@ fn malformed_and_late_events_are_counted_and_never_stop_the_pipeline() {
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 }
 
-/// Idle closing is processing-time driven; runs compared row for row close windows by event time only.
-fn deterministic(db: &TestDb, brokers: &str, topic: &str, workers: usize) -> PipelineSpec {
-    PipelineSpec::new(&db.url, brokers, topic)
-        .workers(workers)
-        .env("CAMERA_IDLE_TIMEOUT_SECONDS", "600")
-}
-
-fn run_to_completion(
-    db: &TestDb,
-    brokers: &str,
-    topic: &str,
-    workers: usize,
-    events: usize,
-    windows: usize,
-) {
-    let mut pipeline = deterministic(db, brokers, topic, workers).start();
-    wait_complete(db, events, windows, &mut pipeline);
-    assert!(pipeline.terminate(Duration::from_secs(30)).success());
-}
-
 #[test]
 fn one_and_four_workers_give_identical_results() {
     let broker = Broker::get();
@@ -287,7 +237,7 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
 
     // The crashed run reads while the traffic is still being produced.
     let crashed = TestDb::migrated("b2_crash");
-    let mut pipeline = deterministic(&crashed, &broker.brokers, &topic, 2).start();
+    let mut pipeline = deterministic(&crashed.url, &broker.brokers, &topic, 2).start();
     let chunks: Vec<_> = messages.chunks(messages.len() / 8 + 1).collect();
     produce(&broker.brokers, &topic, 3, chunks[0]);
     let mut client = crashed.client();
@@ -302,12 +252,12 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
         "not mid-stream: {before} rows"
     );
     pipeline.kill9();
-    let mut pipeline = deterministic(&crashed, &broker.brokers, &topic, 2).start();
+    let mut pipeline = deterministic(&crashed.url, &broker.brokers, &topic, 2).start();
     for chunk in &chunks[2..] {
         produce(&broker.brokers, &topic, 3, chunk);
         std::thread::sleep(Duration::from_millis(300));
     }
-    wait_complete(&crashed, detections.len(), windows, &mut pipeline);
+    wait_complete(&crashed.url, detections.len(), windows, &mut pipeline);
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
     // The reference run reads the same topic without interruption.
@@ -352,7 +302,7 @@ fn a_database_outage_delays_commits_but_loses_and_duplicates_nothing() {
     produce(&broker.brokers, &topic, 2, first);
 
     let db = TestDb::migrated("b2_dbdown");
-    let mut pipeline = deterministic(&db, &broker.brokers, &topic, 2).start();
+    let mut pipeline = deterministic(&db.url, &broker.brokers, &topic, 2).start();
     let mut admin =
         postgres::Client::connect(&e2e_tests::services::postgres_admin_url(), postgres::NoTls)
             .expect("admin connection");
@@ -383,7 +333,7 @@ fn a_database_outage_delays_commits_but_loses_and_duplicates_nothing() {
     let let_in = format!("ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true", db.name);
     admin.batch_execute(&let_in).expect("unlock the database");
 
-    wait_complete(&db, detections.len(), windows, &mut pipeline);
+    wait_complete(&db.url, detections.len(), windows, &mut pipeline);
     let failures = pipeline.metric("b2_commit_failures_total").unwrap_or(0.0);
     assert!(failures >= 1.0, "the outage was not noticed");
     assert!(pipeline.terminate(Duration::from_secs(30)).success());

@@ -167,6 +167,7 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
         tracker: SpeedTrackerConfig::default(),
         alerts: AlertConfig::default(),
         epoch_ms: options.epoch_ms,
+        evict_after_ms: None,
     };
     let settings = SharedSettings::new(Settings::default());
     let input = options.input.clone();
@@ -189,7 +190,9 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
             let drops = dropped.clone();
             let sink = collected.clone();
             records
-                .decode_detections(move |_error, _record| *drops.borrow_mut() += 1)
+                .decode_detections(operators::event_time::TimeBounds::OFF, move |_error, _record| {
+                    *drops.borrow_mut() += 1
+                })
                 .camera_windows(
                     ticks,
                     config.clone(),

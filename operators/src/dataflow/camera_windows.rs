@@ -26,6 +26,22 @@ pub struct CameraWindowsConfig {
     pub alerts: AlertConfig,
     /// Length of one ingest epoch: epoch `e` stands for processing time `e * epoch_ms`.
     pub epoch_ms: i64,
+    /// Cameras silent this long are evicted with their checkpoint (`None`: kept forever).
+    #[serde(default)]
+    pub evict_after_ms: Option<i64>,
+}
+
+/// What the camera operator reports besides its outputs, for the caller to count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StateNote<'a> {
+    /// An event arrived after its window closed: stored raw, not counted.
+    Late(&'a StoredEvent),
+    /// An event's lane was beyond the lanes one window keeps.
+    LaneCapped,
+    /// An event's vehicle was beyond the tracks one camera keeps.
+    TrackCapped,
+    /// A silent camera's state was dropped.
+    Evicted(&'a str),
 }
 
 /// A detection on its way to `traffic_events`.
@@ -51,6 +67,8 @@ pub enum CameraOutput {
         camera_id: String,
         state: String,
     },
+    /// The camera was silent past the eviction limit: its checkpoint goes too.
+    Evicted { camera_id: String },
 }
 
 /// What the camera operator reads from its tick stream.
@@ -81,11 +99,11 @@ pub trait CameraWindows<'scope> {
         config: CameraWindowsConfig,
         settings: SharedSettings,
         restored: Arc<HashMap<String, CameraState>>,
-        on_late: F,
+        on_note: F,
     ) -> StreamVec<'scope, Epoch, CameraOutput>
     where
         D: Tick,
-        F: FnMut(&StoredEvent) + 'static;
+        F: FnMut(StateNote<'_>) + 'static;
 }
 
 impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
@@ -95,11 +113,11 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
         config: CameraWindowsConfig,
         settings: SharedSettings,
         restored: Arc<HashMap<String, CameraState>>,
-        mut on_late: F,
+        mut on_note: F,
     ) -> StreamVec<'scope, Epoch, CameraOutput>
     where
         D: Tick,
-        F: FnMut(&StoredEvent) + 'static,
+        F: FnMut(StateNote<'_>) + 'static,
     {
         let scope = self.scope();
         let (worker, peers) = (scope.index() as u64, scope.peers().max(1) as u64);
@@ -195,7 +213,13 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                                 late: outcome.late,
                             };
                             if stored.late {
-                                on_late(&stored);
+                                on_note(StateNote::Late(&stored));
+                            }
+                            if outcome.lane_capped {
+                                on_note(StateNote::LaneCapped);
+                            }
+                            if outcome.track_capped {
+                                on_note(StateNote::TrackCapped);
                             }
                             session.give(CameraOutput::Event(stored));
                         }
@@ -227,6 +251,19 @@ impl<'scope> CameraWindows<'scope> for StreamVec<'scope, Epoch, Located> {
                             }));
                             session
                                 .give_iterator(closed.alerts.into_iter().map(CameraOutput::Alert));
+                        }
+                        if let Some(silent_ms) = config.evict_after_ms {
+                            let evicted: Vec<String> = cameras
+                                .iter()
+                                .filter(|(_, state)| state.is_evictable(processing_ms, silent_ms))
+                                .map(|(camera_id, _)| camera_id.clone())
+                                .collect();
+                            for camera_id in evicted {
+                                cameras.remove(&camera_id);
+                                dirty.remove(&camera_id);
+                                on_note(StateNote::Evicted(&camera_id));
+                                session.give(CameraOutput::Evicted { camera_id });
+                            }
                         }
                         for camera_id in dirty {
                             let Some(state) = cameras.get(&camera_id) else {

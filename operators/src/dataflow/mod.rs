@@ -9,7 +9,7 @@ mod decode;
 mod gather;
 
 pub use camera_windows::{
-    camera_route, CameraOutput, CameraWindows, CameraWindowsConfig, StoredEvent, Tick,
+    camera_route, CameraOutput, CameraWindows, CameraWindowsConfig, StateNote, StoredEvent, Tick,
 };
 pub use decode::{DecodeDetections, KafkaRecord, Located};
 pub use gather::GatherCompleted;

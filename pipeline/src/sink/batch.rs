@@ -2,7 +2,7 @@
 //! the Kafka positions they correspond to. Merging batches keeps the last checkpoint per camera and
 //! the furthest position per partition, so a slow database gets fewer, larger transactions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,8 @@ pub struct CommitBatch {
     pub windows: Vec<(WindowResult, i64)>,
     pub alerts: Vec<AlertTransition>,
     pub checkpoints: BTreeMap<String, String>,
+    /// Cameras evicted for silence: their checkpoint rows are deleted.
+    pub evicted: BTreeSet<String>,
     pub offsets: BTreeMap<i32, i64>,
 }
 
@@ -60,7 +62,12 @@ impl CommitBatch {
             }) => self.windows.push((result, closed_at_ms)),
             SinkItem::Output(CameraOutput::Alert(alert)) => self.alerts.push(alert),
             SinkItem::Output(CameraOutput::Checkpoint { camera_id, state }) => {
+                self.evicted.remove(&camera_id);
                 self.checkpoints.insert(camera_id, state);
+            }
+            SinkItem::Output(CameraOutput::Evicted { camera_id }) => {
+                self.checkpoints.remove(&camera_id);
+                self.evicted.insert(camera_id);
             }
         }
     }
@@ -71,7 +78,14 @@ impl CommitBatch {
         self.events.extend(later.events);
         self.windows.extend(later.windows);
         self.alerts.extend(later.alerts);
-        self.checkpoints.extend(later.checkpoints);
+        for camera_id in later.evicted {
+            self.checkpoints.remove(&camera_id);
+            self.evicted.insert(camera_id);
+        }
+        for (camera_id, state) in later.checkpoints {
+            self.evicted.remove(&camera_id);
+            self.checkpoints.insert(camera_id, state);
+        }
         for (partition, next) in later.offsets {
             let entry = self.offsets.entry(partition).or_insert(next);
             *entry = (*entry).max(next);
@@ -80,7 +94,11 @@ impl CommitBatch {
 
     /// Rows to write, positions aside.
     pub fn row_count(&self) -> usize {
-        self.events.len() + self.windows.len() + self.alerts.len() + self.checkpoints.len()
+        self.events.len()
+            + self.windows.len()
+            + self.alerts.len()
+            + self.checkpoints.len()
+            + self.evicted.len()
     }
 }
 

@@ -1,18 +1,22 @@
-//! A small HTTP endpoint for Prometheus: `GET /metrics`, and `GET /health` for scripts.
+//! A small HTTP endpoint for Prometheus: `GET /metrics`, and `GET /health` for orchestrators
+//! (200 while commits keep up, 503 when data waits too long or the process is failing).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::PipelineMetrics;
+use super::{Health, PipelineMetrics};
 use crate::shutdown::Shutdown;
 
-/// Serves until shutdown; returns the bound address (port 0 picks a free one).
+/// Serves until `stop`; returns the bound address (port 0 picks a free one). `process` carries the
+/// failure reason `/health` reports.
 pub fn serve(
     addr: SocketAddr,
     metrics: Arc<PipelineMetrics>,
-    shutdown: Shutdown,
+    health: Arc<Health>,
+    process: Shutdown,
+    stop: Shutdown,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
     let bound = server
@@ -22,7 +26,7 @@ pub fn serve(
     let handle = std::thread::Builder::new()
         .name("metrics-http".into())
         .spawn(move || {
-            while !shutdown.is_triggered() {
+            while !stop.is_triggered() {
                 let request = match server.recv_timeout(Duration::from_millis(200)) {
                     Ok(Some(request)) => request,
                     Ok(None) => continue,
@@ -38,7 +42,8 @@ pub fn serve(
                         metrics.encode(),
                     ),
                     (tiny_http::Method::Get, "/health") => {
-                        (200, "application/json", r#"{"status":"ok"}"#.to_owned())
+                        let (status, body) = health.report(process.failure());
+                        (status, "application/json", body)
                     }
                     _ => (
                         404,

@@ -15,6 +15,11 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabel {
     pub topic: String,
     pub partition: String,
@@ -31,6 +36,10 @@ pub struct PipelineMetrics {
     pub commit_seconds: Histogram,
     pub close_to_commit_seconds: Histogram,
     pub events_stored: Counter,
+    pub rows_quarantined: Family<KindLabel, Counter>,
+    pub partitions_added: Counter,
+    pub state_capped: Family<KindLabel, Counter>,
+    pub cameras_evicted: Counter,
 }
 
 impl Default for PipelineMetrics {
@@ -49,6 +58,10 @@ impl PipelineMetrics {
         let commits = Counter::default();
         let commit_failures = Counter::default();
         let events_stored = Counter::default();
+        let rows_quarantined = Family::<KindLabel, Counter>::default();
+        let partitions_added = Counter::default();
+        let state_capped = Family::<KindLabel, Counter>::default();
+        let cameras_evicted = Counter::default();
         let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
         let commit_seconds = Histogram::new(buckets);
         let close_to_commit_seconds = Histogram::new(buckets);
@@ -97,6 +110,32 @@ impl PipelineMetrics {
             "From a window's close in the dataflow to its committed row",
             close_to_commit_seconds.clone(),
         );
+        registry.register(
+            "b2_rows_quarantined",
+            "Rows PostgreSQL refused with a data error, kept in the quarantine table, by kind",
+            rows_quarantined.clone(),
+        );
+        registry.register(
+            "b2_kafka_partitions_added",
+            "Partitions of the topic picked up while running",
+            partitions_added.clone(),
+        );
+        registry.register(
+            "b2_state_capped",
+            "Events beyond a state cap (lanes_per_window: counted camera-wide only; tracks_per_camera: no speed estimate)",
+            state_capped.clone(),
+        );
+        registry.register(
+            "b2_cameras_evicted",
+            "Cameras silent past the raw-event retention whose state and checkpoint were dropped",
+            cameras_evicted.clone(),
+        );
+        for kind in ["lanes_per_window", "tracks_per_camera"] {
+            let _ = state_capped.get_or_create(&KindLabel { kind: kind.into() });
+        }
+        for kind in ["event", "window", "alert", "checkpoint"] {
+            let _ = rows_quarantined.get_or_create(&KindLabel { kind: kind.into() });
+        }
         for reason in DropReason::ALL {
             let _ = events_dropped.get_or_create(&label(reason));
         }
@@ -111,7 +150,23 @@ impl PipelineMetrics {
             commit_seconds,
             close_to_commit_seconds,
             events_stored,
+            rows_quarantined,
+            partitions_added,
+            state_capped,
+            cameras_evicted,
         }
+    }
+
+    pub fn capped(&self, kind: &str) {
+        self.state_capped
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    pub fn quarantined(&self, kind: &str) {
+        self.rows_quarantined
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
     }
 
     pub fn dropped(&self, reason: DropReason) {

@@ -10,8 +10,10 @@ use postgres::Transaction;
 use serde_json::json;
 
 use operators::alerts::AlertTransition;
+use operators::dataflow::StoredEvent;
 use operators::metrics::WindowResult;
 
+use super::notify;
 use crate::sink::CommitBatch;
 
 /// The binary COPY of raw events; the bench's COPY ceiling runs the very same statement.
@@ -63,11 +65,12 @@ pub fn write_batch(
     topic: &str,
 ) -> Result<WriteStats, postgres::Error> {
     ensure_partitions(tx, batch)?;
-    let events = copy_events(tx, batch)?;
+    let events = copy_events(tx, &batch.events)?;
     register_cameras(tx, batch)?;
     upsert_windows(tx, &batch.windows)?;
     let alerts = write_alerts(tx, &batch.alerts)?;
-    save_checkpoints(tx, group_id, &batch.checkpoints)?;
+    save_checkpoints(tx, group_id, &checkpoint_pairs(&batch.checkpoints))?;
+    delete_checkpoints(tx, group_id, &batch.evicted)?;
     save_offsets(tx, group_id, topic, &batch.offsets)?;
     notify_windows(tx, &batch.windows)?;
     Ok(WriteStats {
@@ -77,7 +80,7 @@ pub fn write_batch(
     })
 }
 
-fn ensure_partitions(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(), postgres::Error> {
+pub(super) fn ensure_partitions(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(), postgres::Error> {
     let event_days: BTreeSet<_> = batch
         .events
         .iter()
@@ -99,13 +102,16 @@ fn ensure_partitions(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<()
     Ok(())
 }
 
-fn copy_events(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<u64, postgres::Error> {
-    if batch.events.is_empty() {
+pub(super) fn copy_events(
+    tx: &mut Transaction<'_>,
+    events: &[StoredEvent],
+) -> Result<u64, postgres::Error> {
+    if events.is_empty() {
         return Ok(0);
     }
     let sink = tx.copy_in(COPY_EVENTS)?;
     let mut writer = BinaryCopyInWriter::new(sink, &COPY_EVENTS_TYPES);
-    for event in &batch.events {
+    for event in events {
         let d = &event.located.detection;
         let ts = timestamp(d.ts_ms);
         let index = event.located.index as i32;
@@ -132,7 +138,7 @@ fn copy_events(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<u64, pos
 }
 
 /// New cameras appear in `cameras` on first sight; `last_seen_at` follows closed windows.
-fn register_cameras(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(), postgres::Error> {
+pub(super) fn register_cameras(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(), postgres::Error> {
     let mut seen: BTreeMap<&str, Option<DateTime<Utc>>> = BTreeMap::new();
     for event in &batch.events {
         seen.entry(event.located.detection.camera_id.as_str())
@@ -159,7 +165,7 @@ fn register_cameras(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(),
     Ok(())
 }
 
-fn upsert_windows(
+pub(super) fn upsert_windows(
     tx: &mut Transaction<'_>,
     windows: &[(WindowResult, i64)],
 ) -> Result<(), postgres::Error> {
@@ -246,7 +252,7 @@ fn upsert_windows(
 
 /// All alert changes of a batch in two statements: one upsert of each alert's latest state,
 /// then one NOTIFY per change (in order), so a burst of alerts costs no more round trips.
-fn write_alerts(
+pub(super) fn write_alerts(
     tx: &mut Transaction<'_>,
     alerts: &[AlertTransition],
 ) -> Result<u64, postgres::Error> {
@@ -338,8 +344,7 @@ fn write_alerts(
             .get(&(a.camera_id.clone(), a.opened_window_start_ms))
             .cloned()
             .unwrap_or((0, None));
-        payloads.push(
-            json!({
+        payloads.push(notify::bounded(json!({
                 "event": event,
                 "alert_id": alert_id,
                 "camera_id": a.camera_id,
@@ -349,9 +354,7 @@ fn write_alerts(
                 "score": a.score,
                 "message": a.message,
                 "at": timestamp(a.updated_window_end_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            })
-            .to_string(),
-        );
+        })));
         if let AlertTransition::Opened(_) = transition {
             log::info!(
                 "alert_opened alert_id={alert_id} camera_id={} severity={} score={:.3}",
@@ -368,16 +371,24 @@ fn write_alerts(
     Ok(alerts.len() as u64)
 }
 
-fn save_checkpoints(
+/// Camera id and serialized state, in camera order.
+pub(super) fn checkpoint_pairs(checkpoints: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    checkpoints
+        .iter()
+        .map(|(c, s)| (c.as_str(), s.as_str()))
+        .collect()
+}
+
+pub(super) fn save_checkpoints(
     tx: &mut Transaction<'_>,
     group_id: &str,
-    checkpoints: &BTreeMap<String, String>,
+    checkpoints: &[(&str, &str)],
 ) -> Result<(), postgres::Error> {
     if checkpoints.is_empty() {
         return Ok(());
     }
-    let cameras: Vec<&str> = checkpoints.keys().map(String::as_str).collect();
-    let states: Vec<&str> = checkpoints.values().map(String::as_str).collect();
+    let cameras: Vec<&str> = checkpoints.iter().map(|(c, _)| *c).collect();
+    let states: Vec<&str> = checkpoints.iter().map(|(_, s)| *s).collect();
     tx.execute(
         "INSERT INTO pipeline_checkpoints (group_id, camera_id, state, updated_at)
          SELECT $1, c, s::jsonb, now() FROM UNNEST($2::text[], $3::text[]) AS u(c, s)
@@ -387,9 +398,26 @@ fn save_checkpoints(
     Ok(())
 }
 
+/// Cameras evicted for silence start afresh if they ever come back.
+pub(super) fn delete_checkpoints(
+    tx: &mut Transaction<'_>,
+    group_id: &str,
+    evicted: &BTreeSet<String>,
+) -> Result<(), postgres::Error> {
+    if evicted.is_empty() {
+        return Ok(());
+    }
+    let cameras: Vec<&str> = evicted.iter().map(String::as_str).collect();
+    tx.execute(
+        "DELETE FROM pipeline_checkpoints WHERE group_id = $1 AND camera_id = ANY($2)",
+        &[&group_id, &cameras],
+    )?;
+    Ok(())
+}
+
 /// Overwrites: the positions are where the source is now, even if the topic was recreated and
 /// restarted from 0 (librdkafka resets an out-of-range position to the earliest offset).
-fn save_offsets(
+pub(super) fn save_offsets(
     tx: &mut Transaction<'_>,
     group_id: &str,
     topic: &str,
@@ -411,7 +439,7 @@ fn save_offsets(
 }
 
 /// One notification per camera window (camera-wide figures plus its lanes), sent at commit.
-fn notify_windows(
+pub(super) fn notify_windows(
     tx: &mut Transaction<'_>,
     windows: &[(WindowResult, i64)],
 ) -> Result<(), postgres::Error> {
@@ -431,8 +459,7 @@ fn notify_windows(
         .into_values()
         .filter_map(|(camera_row, lanes)| {
             let w = camera_row?;
-            Some(
-                json!({
+            Some(notify::bounded(json!({
                     "camera_id": w.camera_id,
                     "window_start": timestamp(w.window_start_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     "window_end": timestamp(w.window_end_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -441,9 +468,7 @@ fn notify_windows(
                     "congestion_level": w.congestion_level.as_str(),
                     "congestion_score": w.congestion_score,
                     "lanes": lanes,
-                })
-                .to_string(),
-            )
+            })))
         })
         .collect();
     if !payloads.is_empty() {

@@ -1,0 +1,78 @@
+//! Runs of the real pipeline that tests compare row for row: start deterministically, wait until
+//! everything expected is stored, and check that nothing more arrives.
+
+use std::time::Duration;
+
+use crate::db::{count, TestDb};
+use crate::process::{PipelineProcess, PipelineSpec};
+use crate::wait_for;
+
+/// Idle closing is processing-time driven; runs compared row for row close windows by event time
+/// only.
+pub fn deterministic(database_url: &str, brokers: &str, topic: &str, workers: usize) -> PipelineSpec {
+    PipelineSpec::new(database_url, brokers, topic)
+        .workers(workers)
+        .env("CAMERA_IDLE_TIMEOUT_SECONDS", "600")
+}
+
+/// Waits until the pipeline has stored `events` raw rows and `windows` camera-wide rows, then
+/// checks that no extra raw row arrives.
+pub fn wait_complete(
+    database_url: &str,
+    events: usize,
+    windows: usize,
+    pipeline: &mut PipelineProcess,
+) {
+    let mut client =
+        postgres::Client::connect(database_url, postgres::NoTls).expect("connect to the database");
+    wait_for("every detection stored", Duration::from_secs(120), || {
+        assert!(
+            pipeline.is_running(),
+            "pipeline exited:\n{}",
+            pipeline.log()
+        );
+        (count(&mut client, "SELECT count(*) FROM traffic_events") as usize >= events).then_some(())
+    });
+    wait_for(
+        "every camera window stored",
+        Duration::from_secs(60),
+        || {
+            (count(
+                &mut client,
+                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
+            ) as usize
+                >= windows)
+                .then_some(())
+        },
+    );
+    // One more commit interval for anything still in flight, then check nothing extra arrived.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM traffic_events") as usize,
+        events
+    );
+}
+
+/// An uninterrupted run from the start of `topic` into `db`, stopped by SIGTERM.
+pub fn run_to_completion(
+    db: &TestDb,
+    brokers: &str,
+    topic: &str,
+    workers: usize,
+    events: usize,
+    windows: usize,
+) {
+    let mut pipeline = deterministic(&db.url, brokers, topic, workers).start();
+    wait_complete(&db.url, events, windows, &mut pipeline);
+    assert!(pipeline.terminate(Duration::from_secs(30)).success());
+}
+
+/// Raw rows stored twice for one Kafka position and detection.
+pub fn duplicate_events(database_url: &str) -> i64 {
+    let mut client =
+        postgres::Client::connect(database_url, postgres::NoTls).expect("connect to the database");
+    count(
+        &mut client,
+        "SELECT count(*) - count(DISTINCT (kafka_partition, kafka_offset, detection_index)) FROM traffic_events",
+    )
+}
