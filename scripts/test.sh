@@ -9,6 +9,8 @@
 #   0. scripts/libtorch.sh install (libtorch for the forecast crate; cached after the first run)
 #   1. cargo fmt --all -- --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
+#   2b. scripts/fuzz.sh: cargo-fuzz on the message decoder for FUZZ_SECONDS (default 60); the first
+#       run installs cargo-fuzz (~2 min) and builds the target (~4 min)
 #   3. scripts/postgres.sh ensure (+ create-db for DATABASE_URL)
 #   4. a Python venv (.local/pyenv) with tests/clients/requirements.txt: the WebSocket client
 #      the tests use besides their own (exported as B2_PYTHON)
@@ -147,6 +149,7 @@ run_tests() {
 step "libtorch installed" bash "$SCRIPTS_DIR/libtorch.sh" install || true
 step "cargo fmt --check" cargo fmt --all -- --check || true
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true
+step "fuzz decode_message (${FUZZ_SECONDS:-60}s)" bash "$SCRIPTS_DIR/fuzz.sh" || true
 
 services_ok=1
 step "PostgreSQL ready" start_services_postgres || services_ok=0

@@ -276,14 +276,22 @@ mod tests {
         let mut capped = 0;
         for i in 0..(MAX_LANES_PER_WINDOW + 10) {
             let lane = format!("lane-{i}");
-            let outcome = cam.on_event(&det(1_000, &format!("v{i}"), Some(&lane), None), 0, &profile(), &cfg);
+            let outcome = cam.on_event(
+                &det(1_000, &format!("v{i}"), Some(&lane), None),
+                0,
+                &profile(),
+                &cfg,
+            );
             capped += usize::from(outcome.lane_capped);
         }
         assert_eq!(capped, 10);
         cam.on_event(&det(9_000, "z", None, None), 0, &profile(), &cfg);
         let closed = cam.close_ready(0, &profile(), &t, &cfg, &AlertConfig::default());
         assert_eq!(closed.windows.len(), 1 + MAX_LANES_PER_WINDOW);
-        assert_eq!(closed.windows[0].vehicle_count as usize, MAX_LANES_PER_WINDOW + 10);
+        assert_eq!(
+            closed.windows[0].vehicle_count as usize,
+            MAX_LANES_PER_WINDOW + 10
+        );
     }
 
     #[test]
@@ -291,7 +299,12 @@ mod tests {
         let cfg = WindowConfig::default();
         let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
         for i in 0..crate::speed::MAX_TRACKS {
-            let outcome = cam.on_event(&det(1_000, &format!("v{i}"), None, None), 0, &profile(), &cfg);
+            let outcome = cam.on_event(
+                &det(1_000, &format!("v{i}"), None, None),
+                0,
+                &profile(),
+                &cfg,
+            );
             assert!(!outcome.track_capped);
         }
         let outcome = cam.on_event(&det(1_000, "one-too-many", None, None), 0, &profile(), &cfg);
@@ -316,7 +329,10 @@ mod tests {
         cam.close_ready(10 * day, &profile(), &t, &cfg, &AlertConfig::default());
         assert_eq!(cam.open_windows(), 0);
         assert!(cam.is_evictable(10 * day, day));
-        assert!(!cam.is_evictable(60_000 + day / 2, day), "silent for less than the limit");
+        assert!(
+            !cam.is_evictable(60_000 + day / 2, day),
+            "silent for less than the limit"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use operators::alerts::AlertTransition;
 use operators::camera::{AlertConfig, CameraState};
 use operators::dataflow::{
     CameraOutput, CameraWindows, CameraWindowsConfig, DecodeDetections, Epoch, GatherCompleted,
-    KafkaRecord, StoredEvent, Tick, StateNote,
+    KafkaRecord, StateNote, StoredEvent, Tick,
 };
 use operators::event::{encode_detection, BBox, Detection, DropReason, VehicleClass};
 use operators::metrics::WindowResult;
@@ -396,13 +396,16 @@ impl Run {
                 let ticks = ticks.to_stream(scope);
                 records
                     .to_stream(scope)
-                    .decode_detections(operators::event_time::TimeBounds::OFF, move |error, record| {
-                        drops.lock().expect("collector lock").drops.push((
-                            error.reason,
-                            record.partition,
-                            record.offset,
-                        ));
-                    })
+                    .decode_detections(
+                        operators::event_time::TimeBounds::OFF,
+                        move |error, record| {
+                            drops.lock().expect("collector lock").drops.push((
+                                error.reason,
+                                record.partition,
+                                record.offset,
+                            ));
+                        },
+                    )
                     .camera_windows(
                         ticks,
                         config,

@@ -127,7 +127,16 @@ pub fn acquire(
     let keeper_release = release.clone();
     let keeper = std::thread::Builder::new()
         .name("pipeline-lease".into())
-        .spawn(move || keep(client, &url, &group, fence, &keeper_shutdown, &keeper_release))?;
+        .spawn(move || {
+            keep(
+                client,
+                &url,
+                &group,
+                fence,
+                &keeper_shutdown,
+                &keeper_release,
+            )
+        })?;
     Ok(Lease { fence, keeper })
 }
 

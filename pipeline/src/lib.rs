@@ -134,7 +134,14 @@ pub fn run(
     .map_err(io("the metrics endpoint"))?;
     log::info!("metrics_listening url=http://{metrics_addr}/metrics");
 
-    let result = run_dataflow(config, shutdown.clone(), timely_config, committer, metrics, health);
+    let result = run_dataflow(
+        config,
+        shutdown.clone(),
+        timely_config,
+        committer,
+        metrics,
+        health,
+    );
     http_stop.trigger();
     let _ = metrics_http.join();
     match (shutdown.failure(), result) {

@@ -97,7 +97,8 @@ mod tests {
     #[test]
     fn a_thread_that_ends_before_shutdown_fails_the_process() {
         let shutdown = Shutdown::new();
-        let supervisor = Supervisor::start(shutdown.clone(), Duration::from_secs(600)).expect("start");
+        let supervisor =
+            Supervisor::start(shutdown.clone(), Duration::from_secs(600)).expect("start");
         supervisor.watch("short-lived", std::thread::spawn(|| {}));
         let started = Instant::now();
         while shutdown.failure().is_none() {
@@ -112,7 +113,8 @@ mod tests {
     #[test]
     fn threads_ending_after_shutdown_are_fine() {
         let shutdown = Shutdown::new();
-        let supervisor = Supervisor::start(shutdown.clone(), Duration::from_secs(600)).expect("start");
+        let supervisor =
+            Supervisor::start(shutdown.clone(), Duration::from_secs(600)).expect("start");
         let waiting = shutdown.clone();
         supervisor.watch(
             "worker",

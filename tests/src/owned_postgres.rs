@@ -69,7 +69,11 @@ impl OwnedPostgres {
                 .arg(&dir)
                 .status()
                 .expect("chown");
-            assert!(status.success(), "cannot hand {} to user postgres", dir.display());
+            assert!(
+                status.success(),
+                "cannot hand {} to user postgres",
+                dir.display()
+            );
         }
         let data = dir.join("data");
         let out = run(
@@ -119,7 +123,16 @@ impl OwnedPostgres {
             self.dir.display()
         );
         let log = self.dir.join("server.log");
-        let out = self.pg_ctl(&["-o", &options, "-l", log.to_str().unwrap_or_default(), "-w", "-t", "60", "start"]);
+        let out = self.pg_ctl(&[
+            "-o",
+            &options,
+            "-l",
+            log.to_str().unwrap_or_default(),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]);
         assert!(
             out.status.success(),
             "the test's PostgreSQL did not start: {}{}",

@@ -35,7 +35,9 @@ impl PgProxy {
         let control = Arc::new(Control::default());
         let accept_control = control.clone();
         let upstream = upstream.to_owned();
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         thread::spawn(move || {
             while !accept_control.stop.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -59,11 +61,13 @@ impl PgProxy {
 
     /// `postgres://...@host:port/db` with host and port replaced by the proxy's.
     pub fn url_for(&self, database_url: &str) -> String {
-        let (scheme_auth, rest) = database_url
-            .split_once('@')
-            .map_or(("postgres://", database_url.trim_start_matches("postgres://")), |(a, r)| {
-                (a, r)
-            });
+        let (scheme_auth, rest) = database_url.split_once('@').map_or(
+            (
+                "postgres://",
+                database_url.trim_start_matches("postgres://"),
+            ),
+            |(a, r)| (a, r),
+        );
         let path = rest.find('/').map_or("", |i| &rest[i..]);
         let prefix = if scheme_auth.ends_with("://") {
             scheme_auth.to_owned()
@@ -158,7 +162,9 @@ fn forward_frontend(
         let body = read_exact(&mut client, (len as usize).saturating_sub(4))?;
         server.write_all(&len_bytes)?;
         server.write_all(&body)?;
-        let code = body.get(..4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        let code = body
+            .get(..4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
         if code != Some(80_877_103) && code != Some(80_877_104) {
             break;
         }

@@ -9,7 +9,12 @@ use crate::wait_for;
 
 /// Idle closing is processing-time driven; runs compared row for row close windows by event time
 /// only.
-pub fn deterministic(database_url: &str, brokers: &str, topic: &str, workers: usize) -> PipelineSpec {
+pub fn deterministic(
+    database_url: &str,
+    brokers: &str,
+    topic: &str,
+    workers: usize,
+) -> PipelineSpec {
     PipelineSpec::new(database_url, brokers, topic)
         .workers(workers)
         .env("CAMERA_IDLE_TIMEOUT_SECONDS", "600")

@@ -190,9 +190,10 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
             let drops = dropped.clone();
             let sink = collected.clone();
             records
-                .decode_detections(operators::event_time::TimeBounds::OFF, move |_error, _record| {
-                    *drops.borrow_mut() += 1
-                })
+                .decode_detections(
+                    operators::event_time::TimeBounds::OFF,
+                    move |_error, _record| *drops.borrow_mut() += 1,
+                )
                 .camera_windows(
                     ticks,
                     config.clone(),

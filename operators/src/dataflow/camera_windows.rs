@@ -68,7 +68,9 @@ pub enum CameraOutput {
         state: String,
     },
     /// The camera was silent past the eviction limit: its checkpoint goes too.
-    Evicted { camera_id: String },
+    Evicted {
+        camera_id: String,
+    },
 }
 
 /// What the camera operator reads from its tick stream.

@@ -29,7 +29,11 @@ pub trait DecodeDetections<'scope> {
     /// Decodes and validates B1 messages where they were read; every rejected message or detection
     /// goes to `on_drop` and never stops the stream. Detections outside `bounds` of the wall
     /// clock at decode (the ingest time) are rejected too.
-    fn decode_detections<F>(self, bounds: TimeBounds, on_drop: F) -> StreamVec<'scope, Epoch, Located>
+    fn decode_detections<F>(
+        self,
+        bounds: TimeBounds,
+        on_drop: F,
+    ) -> StreamVec<'scope, Epoch, Located>
     where
         F: FnMut(&DecodeError, &KafkaRecord) + 'static;
 }
@@ -54,7 +58,8 @@ impl<'scope> DecodeDetections<'scope> for StreamVec<'scope, Epoch, KafkaRecord> 
                     // unstable sort, which would reorder a partition's messages within an epoch.
                     input.for_each(|cap, batch| {
                         let mut session = output.session(&cap);
-                        let ingest_ms = (!bounds.is_off()).then(|| chrono::Utc::now().timestamp_millis());
+                        let ingest_ms =
+                            (!bounds.is_off()).then(|| chrono::Utc::now().timestamp_millis());
                         for record in batch.drain(..) {
                             decode_message(&record.payload, &mut detections, &mut errors);
                             if let Some(ingest_ms) = ingest_ms {

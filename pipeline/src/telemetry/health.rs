@@ -66,7 +66,10 @@ impl Health {
 
     fn report_at(&self, now: i64, failure: Option<String>) -> (u16, String) {
         if let Some(reason) = failure {
-            return (503, json!({"status": "failed", "reason": reason}).to_string());
+            return (
+                503,
+                json!({"status": "failed", "reason": reason}).to_string(),
+            );
         }
         let last = self.last_commit_ms.load(Ordering::Relaxed);
         let last_commit_age = (last > 0).then(|| (now - last) as f64 / 1000.0);

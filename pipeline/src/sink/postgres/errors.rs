@@ -18,9 +18,7 @@ const DATA_CLASSES: [&str; 3] = ["22", "23", "54"];
 
 pub fn classify(error: &postgres::Error) -> ErrorClass {
     match error.code() {
-        Some(state) if DATA_CLASSES.iter().any(|c| state.code().starts_with(c)) => {
-            ErrorClass::Data
-        }
+        Some(state) if DATA_CLASSES.iter().any(|c| state.code().starts_with(c)) => ErrorClass::Data,
         _ => ErrorClass::Transient,
     }
 }
@@ -41,11 +39,7 @@ pub fn describe(error: &postgres::Error) -> String {
 }
 
 fn describe_db(db: &DbError) -> String {
-    let mut text = format!(
-        "sqlstate={} message={:?}",
-        db.code().code(),
-        db.message()
-    );
+    let mut text = format!("sqlstate={} message={:?}", db.code().code(), db.message());
     if let Some(detail) = db.detail() {
         text.push_str(&format!(" detail={detail:?}"));
     }

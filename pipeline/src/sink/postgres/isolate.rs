@@ -13,8 +13,8 @@ use operators::event::encode_detection;
 
 use super::errors::{classify, describe, sqlstate, ErrorClass};
 use super::statements::{
-    checkpoint_pairs, copy_events, delete_checkpoints, ensure_partitions, notify_windows, register_cameras,
-    save_checkpoints, save_offsets, upsert_windows, write_alerts, WriteStats,
+    checkpoint_pairs, copy_events, delete_checkpoints, ensure_partitions, notify_windows,
+    register_cameras, save_checkpoints, save_offsets, upsert_windows, write_alerts, WriteStats,
 };
 use crate::sink::CommitBatch;
 

@@ -8,8 +8,8 @@ mod notify;
 mod statements;
 mod writer;
 
-pub use statements::{write_batch, COPY_EVENTS, COPY_EVENTS_TYPES};
 pub use errors::{classify, describe, ErrorClass};
 pub use isolate::{write_batch_isolating, Refused};
 pub use notify::MAX_NOTIFY_BYTES;
+pub use statements::{write_batch, COPY_EVENTS, COPY_EVENTS_TYPES};
 pub use writer::{PostgresSink, QuarantineOutlets, SinkConfig, SinkError};

@@ -80,7 +80,10 @@ pub fn write_batch(
     })
 }
 
-pub(super) fn ensure_partitions(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(), postgres::Error> {
+pub(super) fn ensure_partitions(
+    tx: &mut Transaction<'_>,
+    batch: &CommitBatch,
+) -> Result<(), postgres::Error> {
     let event_days: BTreeSet<_> = batch
         .events
         .iter()
@@ -138,7 +141,10 @@ pub(super) fn copy_events(
 }
 
 /// New cameras appear in `cameras` on first sight; `last_seen_at` follows closed windows.
-pub(super) fn register_cameras(tx: &mut Transaction<'_>, batch: &CommitBatch) -> Result<(), postgres::Error> {
+pub(super) fn register_cameras(
+    tx: &mut Transaction<'_>,
+    batch: &CommitBatch,
+) -> Result<(), postgres::Error> {
     let mut seen: BTreeMap<&str, Option<DateTime<Utc>>> = BTreeMap::new();
     for event in &batch.events {
         seen.entry(event.located.detection.camera_id.as_str())

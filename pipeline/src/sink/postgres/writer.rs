@@ -253,18 +253,14 @@ impl Committer {
         let client = self.client.insert(client);
         if let Some(pending) = unsure.take() {
             let number = pending.commit_number;
-            let landed = match commit_landed(
-                client,
-                &config.group_id,
-                config.fence.generation,
-                number,
-            ) {
-                Ok(landed) => landed,
-                Err(e) => {
-                    *unsure = Some(pending);
-                    return Err(e.into());
-                }
-            };
+            let landed =
+                match commit_landed(client, &config.group_id, config.fence.generation, number) {
+                    Ok(landed) => landed,
+                    Err(e) => {
+                        *unsure = Some(pending);
+                        return Err(e.into());
+                    }
+                };
             log::warn!(
                 "sink_commit_ambiguous epoch={} commit={number} landed={landed}",
                 batch.through_epoch
@@ -359,7 +355,7 @@ fn attach_original_bytes(refused: &mut [Refused], refetch: Option<&Refetch>) {
     if positions.is_empty() {
         return;
     }
-    let found = refetch.fetch(&positions, Duration::from_secs(5));
+    let found = refetch.fetch(&positions, Duration::from_secs(2));
     for r in refused.iter_mut() {
         if let (Some(p), Some(o)) = (r.partition, r.offset) {
             if let Some(bytes) = found.get(&(p, o)) {
