@@ -61,6 +61,18 @@ pub fn holder_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
+/// A host that vanishes without closing its socket (power loss, a cut network) must not hold the
+/// lock for the server's default two hours of keepalive: these make PostgreSQL drop the lease's
+/// session, and so release the lock, about 25 s after its peer stopped answering.
+const SESSION_KEEPALIVES: &str =
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3";
+
+fn connect(database_url: &str) -> Result<Client, postgres::Error> {
+    let mut client = Client::connect(database_url, postgres::NoTls)?;
+    client.batch_execute(SESSION_KEEPALIVES)?;
+    Ok(client)
+}
+
 fn try_lock(client: &mut impl GenericClient, group_id: &str) -> Result<bool, postgres::Error> {
     Ok(client
         .query_one(
@@ -81,7 +93,7 @@ pub fn acquire(
     release: &Shutdown,
 ) -> Result<Lease, LeaseError> {
     let holder = holder_name();
-    let mut client = Client::connect(database_url, postgres::NoTls)?;
+    let mut client = connect(database_url)?;
     let started = Instant::now();
     let mut last_log: Option<Instant> = None;
     while !try_lock(&mut client, group_id)? {
@@ -160,7 +172,7 @@ fn keep(
             log::warn!("pipeline_lease_connection_lost group={group_id}; retaking the lock");
             connected = false;
         }
-        let Ok(mut fresh) = Client::connect(url, postgres::NoTls) else {
+        let Ok(mut fresh) = connect(url) else {
             continue;
         };
         let generation: Result<Option<i64>, postgres::Error> = try_lock(&mut fresh, group_id)
