@@ -163,9 +163,11 @@ bash "$SCRIPTS_DIR/broker.sh" ensure-topic "$TOPIC" "$TOPIC_PARTITIONS"
 info "applying database migrations"
 "$BIN/pipeline" migrate
 
-if ((STARTED_BROKER)); then
-    # The broker this script starts keeps topics in memory: the topic is new, so positions
-    # stored by an earlier run point past its end. Start from its beginning instead.
+if ((STARTED_BROKER)) && [[ "${TANSU_STORAGE:-memory}" == memory ]]; then
+    # The broker this script starts keeps topics in memory by default: the topic is new, so
+    # positions stored by an earlier run point past its end (the pipeline would stop and say
+    # so: KAFKA_OFFSET_RESET_POLICY). Start from its beginning instead. With persistent storage
+    # (TANSU_STORAGE=s3 or a URL) the topic survived and the stored positions are right.
     info "fresh in-memory broker: clearing stored Kafka positions of topic $TOPIC"
     psql -q "$DATABASE_URL" -v ON_ERROR_STOP=1 -v topic="$TOPIC" >/dev/null \
         <<<"DELETE FROM pipeline_offsets WHERE topic = :'topic';"

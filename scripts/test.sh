@@ -13,7 +13,8 @@
 #       run installs cargo-fuzz (~2 min) and builds the target (~4 min)
 #   3. scripts/postgres.sh ensure (+ create-db for DATABASE_URL)
 #   4. a Python venv (.local/pyenv) with tests/clients/requirements.txt: the WebSocket client
-#      the tests use besides their own (exported as B2_PYTHON)
+#      the tests use besides their own, and moto's S3 server that persists the broker the
+#      broker-outage tests restart (exported as B2_PYTHON)
 #   5. build the binaries and test binaries (before the broker starts, to keep its lifetime short)
 #   6. scripts/broker.sh start (the first run builds tansu, ~9 min)
 #   7. cargo nextest run --workspace --no-fail-fast  (cargo test --workspace without nextest)

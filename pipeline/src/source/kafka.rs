@@ -240,7 +240,8 @@ pub fn out_of_range_reason(
     };
     format!(
         "kafka_offset_out_of_range {}: the stored position {stored} of topic {topic} partition \
-         {partition} is not held by the broker ({held}); the topic was recreated or truncated. \
+         {partition} is not held by the broker ({held}): the topic was recreated or truncated, or \
+         the brokers are another cluster's. \
          Choose how to go on with KAFKA_OFFSET_RESET_POLICY=earliest (read the partition again \
          from its first offset) or KAFKA_OFFSET_RESET_POLICY=latest (skip to its end)",
         out_of_range_facts(topic, partition, stored, range)
@@ -412,7 +413,9 @@ impl Helper {
                                 }
                                 Ok(_) => None,
                                 Err(e) => {
-                                    log::debug!("kafka_metadata_refresh_failed topic={topic} error={e}");
+                                    log::debug!(
+                                        "kafka_metadata_refresh_failed topic={topic} error={e}"
+                                    );
                                     None
                                 }
                             }
@@ -594,8 +597,13 @@ pub fn kafka_source<'scope>(
         partitions.unverified,
         config.offset_reset
     );
-    let helper = Helper::spawn(consumer.clone(), config.topic.clone(), index, shutdown.clone())
-        .map_err(SourceError::Thread)?;
+    let helper = Helper::spawn(
+        consumer.clone(),
+        config.topic.clone(),
+        index,
+        shutdown.clone(),
+    )
+    .map_err(SourceError::Thread)?;
     let resume = resume.clone();
     let resetter = Resetter {
         topic: config.topic.clone(),
@@ -867,8 +875,14 @@ mod tests {
 
     #[test]
     fn a_position_is_held_from_the_log_start_through_the_high_watermark() {
-        assert!(position_in_range(0, 0, 0), "an empty partition, read from its start");
-        assert!(position_in_range(10, 0, 10), "at the end: nothing to read yet");
+        assert!(
+            position_in_range(0, 0, 0),
+            "an empty partition, read from its start"
+        );
+        assert!(
+            position_in_range(10, 0, 10),
+            "at the end: nothing to read yet"
+        );
         assert!(!position_in_range(11, 0, 10), "beyond the end");
         assert!(!position_in_range(4, 5, 10), "before the log start");
         assert!(position_in_range(4, -1, 10), "log start unknown");
@@ -890,7 +904,11 @@ mod tests {
         assert!(out_of_range_reason("t", 0, 7, None).contains("unknown"));
     }
 
-    fn mock_topic(cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>, topic: &str, messages: usize) {
+    fn mock_topic(
+        cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+        topic: &str,
+        messages: usize,
+    ) {
         cluster.create_topic(topic, 1, 1).expect("topic");
         let producer: BaseProducer = ClientConfig::new()
             .set("bootstrap.servers", cluster.bootstrap_servers())
@@ -961,14 +979,31 @@ mod tests {
     fn a_position_the_broker_refuses_stops_the_pipeline_with_the_facts() {
         let cluster = MockCluster::new(1).expect("mock cluster");
         mock_topic(&cluster, "gone", 20);
-        let config = source_config(cluster.bootstrap_servers(), "gone", OffsetResetPolicy::Error);
+        let config = source_config(
+            cluster.bootstrap_servers(),
+            "gone",
+            OffsetResetPolicy::Error,
+        );
         let started = Instant::now();
         let (read, failure) = run_source(config, HashMap::from([(0, 500)]), usize::MAX);
         let failure = failure.expect("the source fails");
-        assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "took {:?}",
+            started.elapsed()
+        );
         assert!(read.is_empty(), "nothing may be read: {read:?}");
-        for needle in ["topic gone", "partition 0", "500", "0..20", "KAFKA_OFFSET_RESET_POLICY"] {
-            assert!(failure.contains(needle), "{needle:?} missing from {failure}");
+        for needle in [
+            "topic gone",
+            "partition 0",
+            "500",
+            "0..20",
+            "KAFKA_OFFSET_RESET_POLICY",
+        ] {
+            assert!(
+                failure.contains(needle),
+                "{needle:?} missing from {failure}"
+            );
         }
     }
 
@@ -976,7 +1011,11 @@ mod tests {
     fn with_policy_earliest_a_refused_position_reads_the_partition_again() {
         let cluster = MockCluster::new(1).expect("mock cluster");
         mock_topic(&cluster, "again", 20);
-        let config = source_config(cluster.bootstrap_servers(), "again", OffsetResetPolicy::Earliest);
+        let config = source_config(
+            cluster.bootstrap_servers(),
+            "again",
+            OffsetResetPolicy::Earliest,
+        );
         let (read, failure) = run_source(config, HashMap::from([(0, 500)]), 20);
         assert_eq!(failure, None);
         assert_eq!(read, (0..20).collect::<Vec<i64>>());
@@ -986,7 +1025,11 @@ mod tests {
     fn a_position_the_broker_holds_is_read_from() {
         let cluster = MockCluster::new(1).expect("mock cluster");
         mock_topic(&cluster, "held", 20);
-        let config = source_config(cluster.bootstrap_servers(), "held", OffsetResetPolicy::Error);
+        let config = source_config(
+            cluster.bootstrap_servers(),
+            "held",
+            OffsetResetPolicy::Error,
+        );
         let (read, failure) = run_source(config, HashMap::from([(0, 15)]), 5);
         assert_eq!(failure, None);
         assert_eq!(read, (15..20).collect::<Vec<i64>>());
@@ -1021,7 +1064,8 @@ mod tests {
             topic_wait: Duration::from_secs(10),
             offset_reset: OffsetResetPolicy::Error,
         };
-        let consumer = consumer(&config, metrics.clone(), FetchedRanges::default()).expect("consumer");
+        let consumer =
+            consumer(&config, metrics.clone(), FetchedRanges::default()).expect("consumer");
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset("lag", 0, Offset::Beginning)

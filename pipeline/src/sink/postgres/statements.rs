@@ -421,8 +421,10 @@ pub(super) fn delete_checkpoints(
     Ok(())
 }
 
-/// Overwrites: the positions are where the source is now, even if the topic was recreated and
-/// restarted from 0 (librdkafka resets an out-of-range position to the earliest offset).
+/// Overwrites with where the source is now. A position the broker no longer holds is never
+/// replaced silently: the source stops (`KAFKA_OFFSET_RESET_POLICY=error`) or re-reads from the
+/// earliest or latest offset with a `kafka_offset_reset` warning; until a resumed position is
+/// confirmed, its marks carry -1 and leave the stored row alone.
 pub(super) fn save_offsets(
     tx: &mut Transaction<'_>,
     group_id: &str,
