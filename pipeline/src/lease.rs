@@ -93,29 +93,50 @@ pub fn acquire(
     release: &Shutdown,
 ) -> Result<Lease, LeaseError> {
     let holder = holder_name();
-    let mut client = connect(database_url)?;
     let started = Instant::now();
     let mut last_log: Option<Instant> = None;
-    while !try_lock(&mut client, group_id)? {
+    let mut last_error_log: Option<Instant> = None;
+    let mut connection: Option<Client> = None;
+    // A standby rides out database restarts: it reconnects and goes on waiting.
+    let mut client = loop {
         if shutdown.is_triggered() {
             return Err(LeaseError::Interrupted);
         }
-        if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
-            let active: Option<String> = client
-                .query_opt(
-                    "SELECT holder FROM pipeline_leases WHERE group_id = $1",
-                    &[&group_id],
-                )?
-                .map(|r| r.get(0));
-            log::info!(
-                "pipeline_standby group={group_id} active={} waiting_s={}",
-                active.as_deref().unwrap_or("unknown"),
-                started.elapsed().as_secs()
-            );
-            last_log = Some(Instant::now());
+        let attempt = match connection.take() {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => connect(database_url),
+        }
+        .and_then(|mut c| try_lock(&mut c, group_id).map(|locked| (c, locked)));
+        match attempt {
+            Ok((c, true)) => break c,
+            Ok((mut c, false)) => {
+                if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+                    let active: Option<String> = c
+                        .query_opt(
+                            "SELECT holder FROM pipeline_leases WHERE group_id = $1",
+                            &[&group_id],
+                        )
+                        .ok()
+                        .flatten()
+                        .map(|r| r.get(0));
+                    log::info!(
+                        "pipeline_standby group={group_id} active={} waiting_s={}",
+                        active.as_deref().unwrap_or("unknown"),
+                        started.elapsed().as_secs()
+                    );
+                    last_log = Some(Instant::now());
+                }
+                connection = Some(c);
+            }
+            Err(e) => {
+                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    log::warn!("pipeline_standby_database_error group={group_id} error={e}");
+                    last_error_log = Some(Instant::now());
+                }
+            }
         }
         std::thread::sleep(POLL);
-    }
+    };
     let row = client.query_one(
         "INSERT INTO pipeline_leases AS l (group_id, generation, holder)
          VALUES ($1, 1, $2)
