@@ -318,9 +318,6 @@ impl Listener {
                 .map(|w| (w.camera_id().to_owned(), w))
                 .collect()
         };
-        if let Some(&top) = alert_ids.iter().max() {
-            seen.alert_id = Some(seen.alert_id.map_or(top, |h| h.max(top)));
-        }
         let alerts: BTreeMap<i64, Value> = if alert_ids.is_empty() {
             BTreeMap::new()
         } else {
@@ -383,6 +380,11 @@ impl Listener {
             out
         });
         self.count(published, "notification");
+        // Only once the batch is applied: a connection lost while reading its rows must leave the
+        // re-read after reconnecting to find the alerts that opened and ended meanwhile.
+        if let Some(&top) = alert_ids.iter().max() {
+            seen.alert_id = Some(seen.alert_id.map_or(top, |h| h.max(top)));
+        }
         Ok(())
     }
 
