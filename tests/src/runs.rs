@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::db::{count, TestDb};
+use crate::db::{count, events_snapshot, metrics_snapshot, TestDb};
 use crate::process::{PipelineProcess, PipelineSpec};
 use crate::wait_for;
 
@@ -80,4 +80,24 @@ pub fn duplicate_events(database_url: &str) -> i64 {
         &mut client,
         "SELECT count(*) - count(DISTINCT (kafka_partition, kafka_offset, detection_index)) FROM traffic_events",
     )
+}
+
+/// A faulted run equals the uninterrupted `reference`: every raw and window row, none twice.
+pub fn assert_same_rows(run_url: &str, reference: &TestDb) {
+    assert_eq!(
+        duplicate_events(run_url),
+        0,
+        "duplicated traffic_events rows"
+    );
+    let mut run = postgres::Client::connect(run_url, postgres::NoTls).expect("connect");
+    assert_eq!(
+        events_snapshot(&mut run),
+        events_snapshot(&mut reference.client()),
+        "traffic_events differ from the uninterrupted run"
+    );
+    assert_eq!(
+        metrics_snapshot(&mut run),
+        metrics_snapshot(&mut reference.client()),
+        "traffic_metrics differ from the uninterrupted run"
+    );
 }

@@ -13,10 +13,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bench::sim::SimMessage;
-use e2e_tests::db::{count, events_snapshot, metrics_snapshot, TestDb};
+use e2e_tests::db::{count, metrics_snapshot, TestDb};
 use e2e_tests::owned_postgres::OwnedPostgres;
 use e2e_tests::pgproxy::PgProxy;
-use e2e_tests::runs::{deterministic, duplicate_events, run_to_completion, wait_complete};
+use e2e_tests::runs::{
+    assert_same_rows, deterministic, duplicate_events, run_to_completion, wait_complete,
+};
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
     closable_camera_windows, produce, read_topic, recent_start_ms, sim_config, simulate,
@@ -56,25 +58,6 @@ fn host_port(url: &str) -> String {
     let rest = url.rsplit_once('@').map_or(url, |(_, r)| r);
     let rest = rest.trim_start_matches("postgres://");
     rest.split('/').next().unwrap_or(rest).to_owned()
-}
-
-fn assert_same_rows(run_url: &str, reference: &TestDb) {
-    assert_eq!(
-        duplicate_events(run_url),
-        0,
-        "duplicated traffic_events rows"
-    );
-    let mut run = postgres::Client::connect(run_url, postgres::NoTls).expect("connect");
-    assert_eq!(
-        events_snapshot(&mut run),
-        events_snapshot(&mut reference.client()),
-        "traffic_events differ from the uninterrupted run"
-    );
-    assert_eq!(
-        metrics_snapshot(&mut run),
-        metrics_snapshot(&mut reference.client()),
-        "traffic_metrics differ from the uninterrupted run"
-    );
 }
 
 #[test]

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bench::sim::SimMessage;
-use e2e_tests::db::{count, events_snapshot, metrics_snapshot, TestDb};
+use e2e_tests::db::{count, TestDb};
 use e2e_tests::process::{PipelineProcess, PipelineSpec};
+use e2e_tests::runs::{assert_same_rows, deterministic, wait_complete};
 use e2e_tests::services::{Broker, BrokerStorage, OwnedBroker};
 use e2e_tests::traffic::{
     closable_camera_windows, produce, recent_start_ms, sim_config, simulate, valid_detections,
@@ -21,13 +22,6 @@ use e2e_tests::{unique_name, wait_for};
 use rdkafka::producer::{BaseRecord, Producer as _};
 
 const GROUP_ID: &str = "b2-stream-processor";
-
-/// Idle closing is processing-time driven; runs compared row for row close windows by event time only.
-fn deterministic(db: &TestDb, brokers: &str, topic: &str, workers: usize) -> PipelineSpec {
-    PipelineSpec::new(&db.url, brokers, topic)
-        .workers(workers)
-        .env("CAMERA_IDLE_TIMEOUT_SECONDS", "600")
-}
 
 fn events(client: &mut postgres::Client) -> usize {
     count(client, "SELECT count(*) FROM traffic_events") as usize
@@ -50,27 +44,6 @@ fn wait_events(db: &TestDb, expected: usize, pipeline: &mut PipelineProcess) -> 
         },
     );
     started.elapsed()
-}
-
-/// Waits until the pipeline has stored `events` raw rows and `windows` camera-wide rows.
-fn wait_complete(db: &TestDb, expected: usize, windows: usize, pipeline: &mut PipelineProcess) {
-    wait_events(db, expected, pipeline);
-    let mut client = db.client();
-    wait_for(
-        "every camera window stored",
-        Duration::from_secs(60),
-        || {
-            (count(
-                &mut client,
-                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
-            ) as usize
-                >= windows)
-                .then_some(())
-        },
-    );
-    // One more commit interval for anything still in flight, then check nothing extra arrived.
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(events(&mut client), expected);
 }
 
 fn stored_positions(db: &TestDb, topic: &str) -> BTreeMap<i32, i64> {
@@ -327,7 +300,7 @@ fn a_broker_outage_mid_stream_delays_the_pipeline_but_loses_and_duplicates_nothi
     produce(&broker.brokers, &topic, 3, chunks[0]);
 
     let db = TestDb::migrated("b2_brokerdown");
-    let mut pipeline = deterministic(&db, &broker.brokers, &topic, 2).start();
+    let mut pipeline = deterministic(&db.url, &broker.brokers, &topic, 2).start();
     let mut client = db.client();
     wait_for("a first commit", Duration::from_secs(60), || {
         (events(&mut client) > 0).then_some(())
@@ -360,7 +333,7 @@ fn a_broker_outage_mid_stream_delays_the_pipeline_but_loses_and_duplicates_nothi
         );
         (events(&mut client) > during).then(|| up.elapsed())
     });
-    wait_complete(&db, detections.len(), windows, &mut pipeline);
+    wait_complete(&db.url, detections.len(), windows, &mut pipeline);
     let complete = up.elapsed();
     println!(
         "broker down {:.1} s; rows committed before the kill {before}, by the restart {during}; \
@@ -374,22 +347,9 @@ fn a_broker_outage_mid_stream_delays_the_pipeline_but_loses_and_duplicates_nothi
 
     // The reference run reads the same topic from the same broker without interruption.
     let reference = TestDb::migrated("b2_brokerref");
-    let mut run = deterministic(&reference, &broker.brokers, &topic, 2).start();
-    wait_complete(&reference, detections.len(), windows, &mut run);
+    let mut run = deterministic(&reference.url, &broker.brokers, &topic, 2).start();
+    wait_complete(&reference.url, detections.len(), windows, &mut run);
     assert!(run.terminate(Duration::from_secs(30)).success());
 
-    let mut outage_client = db.client();
-    let duplicates = count(
-        &mut outage_client,
-        "SELECT count(*) - count(DISTINCT (kafka_partition, kafka_offset, detection_index)) FROM traffic_events",
-    );
-    assert_eq!(duplicates, 0, "duplicated traffic_events rows");
-    assert_eq!(
-        events_snapshot(&mut outage_client),
-        events_snapshot(&mut reference.client())
-    );
-    assert_eq!(
-        metrics_snapshot(&mut outage_client),
-        metrics_snapshot(&mut reference.client())
-    );
+    assert_same_rows(&db.url, &reference);
 }
