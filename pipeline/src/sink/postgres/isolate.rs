@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 
 use postgres::Transaction;
-use serde_json::json;
 
 use operators::event::encode_detection;
 
@@ -147,7 +146,7 @@ pub fn write_batch_isolating(
             detection_index: None,
             sqlstate: sqlstate(&e),
             reason: reason_text(&e),
-            payload: serde_json::to_vec(&json!(record)).unwrap_or_default(),
+            payload: serde_json::to_vec(record).unwrap_or_default(),
             payload_source: "row",
         });
     }
