@@ -15,10 +15,18 @@
 #                                 and in $BG_PID (call it directly, not in $(...))
 #   stop_bg NAME [TIMEOUT]        TERM, then KILL after TIMEOUT seconds; only the
 #                                 process start_bg recorded (checked via /proc/PID/cmdline)
+#   start_checked NAME SECONDS VAR CMD [ARGS...]
+#                                 start_bg, pid also in the variable VAR; after SECONDS the
+#                                 process must still run, else the log's tail and die
 #   bg_running NAME               true if NAME's recorded process is still ours and alive
 #   bg_pid NAME                   print the recorded pid
 #   load_env_file FILE            export KEY=VALUE lines not already set in the environment
 #   split_host_port HOST:PORT     sets SPLIT_HOST / SPLIT_PORT
+#   ensure_postgres               PostgreSQL up and DATABASE_URL's database created;
+#                                 STARTED_POSTGRES=1 when this call started the server
+#   ensure_broker                 the broker up; STARTED_BROKER=1 when this call started it
+#   stop_started_services         stop the broker and PostgreSQL if (and only if) the
+#                                 calls above started them
 
 if [[ -n "${B2_LIB_SH_LOADED:-}" ]]; then
     return 0
@@ -172,6 +180,21 @@ start_bg() {
     echo "$BG_PID" >"$(_pid_file "$name")"
 }
 
+# start_checked NAME SECONDS VAR CMD [ARGS...]: start_bg NAME CMD..., store the pid in the
+# variable named VAR (set before the check, so a cleanup trap still stops it), then give it
+# SECONDS: a bad setting usually ends a service at once, and the log says why.
+start_checked() {
+    local name="$1" wait_s="$2" var="$3"
+    shift 3
+    start_bg "$name" "$@"
+    printf -v "$var" '%s' "$BG_PID"
+    sleep "$wait_s"
+    pid_alive "$BG_PID" || {
+        tail -n 30 "$LOG_DIR/$name.log" >&2 || true
+        die "$name exited right after starting; log: .local/log/$name.log"
+    }
+}
+
 # stop_bg NAME [TIMEOUT_SECONDS]: SIGTERM the recorded process, SIGKILL it if it
 # is still alive after the timeout (default 10 s). Never signals a pid whose
 # command line differs from what start_bg started.
@@ -210,4 +233,43 @@ stop_bg() {
     # Reap it if it is our own child (no-op otherwise).
     wait "$pid" 2>/dev/null || true
     rm -f "$(_pid_file "$name")" "$(_cmd_file "$name")"
+}
+
+# ---------------------------------------------------------------- services
+
+# Whether ensure_postgres / ensure_broker started the service (so stop_started_services stops
+# it), as opposed to finding it already running: a script stops only what it started.
+STARTED_POSTGRES=0
+STARTED_BROKER=0
+
+# ensure_postgres: PostgreSQL running and DATABASE_URL's database created. postgres.sh leaves
+# a flag file when it starts the server itself; a flag that appears during this call is ours.
+ensure_postgres() {
+    local flag="$RUN_DIR/postgres.started" had_flag=0
+    [[ -f "$flag" ]] && had_flag=1
+    bash "$SCRIPTS_DIR/postgres.sh" ensure || return
+    if ((!had_flag)) && [[ -f "$flag" ]]; then
+        STARTED_POSTGRES=1
+    fi
+    bash "$SCRIPTS_DIR/postgres.sh" create-db
+}
+
+# ensure_broker: the broker running; started here unless it already was.
+ensure_broker() {
+    local was_ours=0
+    bg_running tansu && was_ours=1
+    bash "$SCRIPTS_DIR/broker.sh" start || return
+    if ((!was_ours)) && bg_running tansu; then
+        STARTED_BROKER=1
+    fi
+}
+
+# stop_started_services: stop what ensure_broker and ensure_postgres started, broker first.
+stop_started_services() {
+    if ((STARTED_BROKER)); then
+        bash "$SCRIPTS_DIR/broker.sh" stop || true
+    fi
+    if ((STARTED_POSTGRES)); then
+        bash "$SCRIPTS_DIR/postgres.sh" stop-if-started || true
+    fi
 }

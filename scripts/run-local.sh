@@ -95,8 +95,6 @@ if ((WITH_PRODUCER)); then
 fi
 echo "    Ctrl-C stops everything this script started." >&2
 
-STARTED_BROKER=0
-STARTED_POSTGRES=0
 PIPELINE_PID=""
 QUERY_PID=""
 PRODUCER_PID=""
@@ -119,12 +117,7 @@ cleanup() {
         # SIGTERM lets the pipeline flush its open windows to PostgreSQL.
         stop_bg pipeline 60
     fi
-    if ((STARTED_BROKER)); then
-        bash "$SCRIPTS_DIR/broker.sh" stop || true
-    fi
-    if ((STARTED_POSTGRES)); then
-        bash "$SCRIPTS_DIR/postgres.sh" stop-if-started || true
-    fi
+    stop_started_services
     info "stopped (logs remain in .local/log/)"
     return "$rc"
 }
@@ -139,22 +132,10 @@ info "building release binaries"
 cargo build --release -p pipeline -p bench -p query-server
 
 # ------------------------------------------------------------------ 2. postgres
-pg_flag="$RUN_DIR/postgres.started"
-pg_flag_before=0
-[[ -f "$pg_flag" ]] && pg_flag_before=1
-bash "$SCRIPTS_DIR/postgres.sh" ensure
-if ((!pg_flag_before)) && [[ -f "$pg_flag" ]]; then
-    STARTED_POSTGRES=1
-fi
-bash "$SCRIPTS_DIR/postgres.sh" create-db
+ensure_postgres
 
 # ------------------------------------------------------------------ 3. broker
-broker_ours_before=0
-bg_running tansu && broker_ours_before=1
-bash "$SCRIPTS_DIR/broker.sh" start
-if ((!broker_ours_before)) && bg_running tansu; then
-    STARTED_BROKER=1
-fi
+ensure_broker
 
 # ------------------------------------------------------------------ 4. topic
 bash "$SCRIPTS_DIR/broker.sh" ensure-topic "$TOPIC" "$TOPIC_PARTITIONS"
@@ -173,34 +154,16 @@ if ((STARTED_BROKER)) && [[ "${TANSU_STORAGE:-memory}" == memory ]]; then
         <<<"DELETE FROM pipeline_offsets WHERE topic = :'topic';"
 fi
 
-start_bg pipeline "$BIN/pipeline" -w "$WORKERS"
-PIPELINE_PID="$BG_PID"
-sleep 2
-pid_alive "$PIPELINE_PID" || {
-    tail -n 30 "$LOG_DIR/pipeline.log" >&2 || true
-    die "the pipeline exited right after starting; log: .local/log/pipeline.log"
-}
+start_checked pipeline 2 PIPELINE_PID "$BIN/pipeline" -w "$WORKERS"
 info "pipeline running (pid $PIPELINE_PID, $WORKERS workers)"
 
-start_bg query-server "$BIN/query-server"
-QUERY_PID="$BG_PID"
-sleep 1
-pid_alive "$QUERY_PID" || {
-    tail -n 30 "$LOG_DIR/query-server.log" >&2 || true
-    die "the query server exited right after starting; log: .local/log/query-server.log"
-}
+start_checked query-server 1 QUERY_PID "$BIN/query-server"
 info "query server running (pid $QUERY_PID) on $QUERY_URL"
 
 # ------------------------------------------------------------------ 6. producer
 if ((WITH_PRODUCER)); then
-    start_bg mock-producer "$BIN/mock-producer" --cameras 4 --rate 60 --with-lanes \
-        --brokers "$KAFKA_BROKERS" "${PRODUCER_EXTRA[@]}"
-    PRODUCER_PID="$BG_PID"
-    sleep 1
-    pid_alive "$PRODUCER_PID" || {
-        tail -n 30 "$LOG_DIR/mock-producer.log" >&2 || true
-        die "the mock producer exited right after starting; log: .local/log/mock-producer.log"
-    }
+    start_checked mock-producer 1 PRODUCER_PID "$BIN/mock-producer" --cameras 4 --rate 60 \
+        --with-lanes --brokers "$KAFKA_BROKERS" "${PRODUCER_EXTRA[@]}"
     info "mock producer running (pid $PRODUCER_PID)"
 fi
 

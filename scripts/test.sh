@@ -37,8 +37,6 @@ export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 
 declare -a SUMMARY=()
 FAILED=0
-STOP_BROKER=0
-STOP_POSTGRES=0
 
 # step NAME CMD...: run a step, record PASS/FAIL with its duration.
 step() {
@@ -62,12 +60,7 @@ skip() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if ((STOP_BROKER)); then
-        bash "$SCRIPTS_DIR/broker.sh" stop || true
-    fi
-    if ((STOP_POSTGRES)); then
-        bash "$SCRIPTS_DIR/postgres.sh" stop-if-started || true
-    fi
+    stop_started_services
     if ((${#SUMMARY[@]})); then
         echo >&2
         echo "==================== summary ====================" >&2
@@ -87,27 +80,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-postgres_flag="$RUN_DIR/postgres.started"
-
-start_services_postgres() {
-    local had_flag=0
-    [[ -f "$postgres_flag" ]] && had_flag=1
-    bash "$SCRIPTS_DIR/postgres.sh" ensure || return
-    if ((!had_flag)) && [[ -f "$postgres_flag" ]]; then
-        STOP_POSTGRES=1
-    fi
-    bash "$SCRIPTS_DIR/postgres.sh" create-db
-}
-
-start_services_broker() {
-    local was_ours=0
-    bg_running tansu && was_ours=1
-    bash "$SCRIPTS_DIR/broker.sh" start || return
-    if ((!was_ours)) && bg_running tansu; then
-        STOP_BROKER=1
-    fi
-}
 
 if cargo nextest --version >/dev/null 2>&1; then
     HAVE_NEXTEST=1
@@ -153,12 +125,12 @@ step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D war
 step "fuzz decode_message (${FUZZ_SECONDS:-60}s)" bash "$SCRIPTS_DIR/fuzz.sh" || true
 
 services_ok=1
-step "PostgreSQL ready" start_services_postgres || services_ok=0
+step "PostgreSQL ready" ensure_postgres || services_ok=0
 
 step "Python test client" python_client || true
 
 if step "build test binaries" build_tests; then
-    step "broker started" start_services_broker || services_ok=0
+    step "broker started" ensure_broker || services_ok=0
     if ((services_ok)); then
         step "test suite ($TEST_RUNNER)" run_tests || true
     else

@@ -1,6 +1,7 @@
-//! Kafka plumbing for the mock producer: a producer tuned for bulk
-//! throughput, topic creation, and batch sending that rides out a full
-//! local queue instead of dropping messages.
+//! Kafka plumbing for the mock producer, the bench runs and the tests: a
+//! producer tuned for bulk throughput, topic administration (create, grow,
+//! delete), and sending that rides out a full local queue instead of
+//! dropping messages.
 //!
 //! A `BaseProducer` is used rather than a `FutureProducer`: we never need
 //! a per-message future, only totals, and polling from the sending thread
@@ -16,10 +17,11 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use log::warn;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::ToBytes;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::ClientContext;
 
@@ -121,14 +123,7 @@ pub fn ensure_topic_with(
     partitions: i32,
     extra: &[(String, String)],
 ) -> anyhow::Result<()> {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
-    for (key, value) in extra {
-        config.set(key, value);
-    }
-    let admin: AdminClient<DefaultClientContext> = config
-        .create()
-        .with_context(|| format!("creating Kafka admin client for {brokers}"))?;
+    let admin = admin_client(brokers, extra)?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
     let results = block_on(admin.create_topics([&new_topic], &options))
@@ -140,6 +135,73 @@ pub fn ensure_topic_with(
         }
     }
     Ok(())
+}
+
+/// Grows `topic` to `partitions` partitions in all (CreatePartitions).
+pub fn create_partitions(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin = admin_client(brokers, &[])?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let grow = NewPartitions::new(topic, usize::try_from(partitions)?);
+    for result in block_on(admin.create_partitions([&grow], &options))
+        .with_context(|| format!("growing topic {topic}"))?
+    {
+        if let Err((name, code)) = result {
+            return Err(anyhow!("growing topic {name}: {code}"));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `topic` and its messages.
+pub fn delete_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
+    let admin = admin_client(brokers, &[])?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
+    for result in block_on(admin.delete_topics(&[topic], &options))
+        .with_context(|| format!("deleting topic {topic}"))?
+    {
+        if let Err((name, code)) = result {
+            return Err(anyhow!("deleting topic {name}: {code}"));
+        }
+    }
+    Ok(())
+}
+
+fn admin_client(
+    brokers: &str,
+    extra: &[(String, String)],
+) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in extra {
+        config.set(key, value);
+    }
+    config
+        .create()
+        .with_context(|| format!("creating Kafka admin client for {brokers}"))
+}
+
+/// Enqueues one record. While librdkafka's local queue is full it polls for
+/// up to `wait` (which frees space as deliveries complete) and retries; any
+/// other refusal is returned.
+pub fn send_waiting<K, P>(
+    producer: &Producer,
+    mut record: BaseRecord<'_, K, P>,
+    wait: Duration,
+) -> Result<(), KafkaError>
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(wait);
+            }
+            Err((err, _)) => return Err(err),
+        }
+    }
 }
 
 /// What [`send_batch`] did with a batch.
@@ -165,26 +227,16 @@ impl SendReport {
 pub fn send_batch(producer: &Producer, topic: &str, messages: &[SimMessage]) -> SendReport {
     let mut report = SendReport::default();
     for message in messages {
-        let mut record = BaseRecord::to(topic)
+        let record = BaseRecord::to(topic)
             .key(message.key.as_str())
             .payload(message.payload.as_slice())
             .timestamp(message.ts_ms);
-        loop {
-            match producer.send(record) {
-                Ok(()) => {
-                    report.enqueued += 1;
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(QUEUE_FULL_POLL);
-                }
-                Err((err, _)) => {
-                    report.rejected += 1;
-                    if report.rejected <= LOGGED_FAILURES {
-                        warn!("message for {} rejected: {err}", message.key);
-                    }
-                    break;
+        match send_waiting(producer, record, QUEUE_FULL_POLL) {
+            Ok(()) => report.enqueued += 1,
+            Err(err) => {
+                report.rejected += 1;
+                if report.rejected <= LOGGED_FAILURES {
+                    warn!("message for {} rejected: {err}", message.key);
                 }
             }
         }

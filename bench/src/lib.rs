@@ -9,7 +9,6 @@
 //!   that waits out a full queue.
 //! - [`realtime`]: wall-clock paced publishing loop used by the
 //!   `mock-producer` binary.
-//! - [`logging`]: JSON-lines log format shared by the bench binaries.
 //! - [`harness`]: the `bench` binary's runs: `generate` (JSONL workloads),
 //!   `replay` (the dataflow alone, on timely), `load` (JSONL onto a topic),
 //!   `e2e` (the pipeline binary from Kafka to PostgreSQL, with bare Kafka
@@ -17,6 +16,5 @@
 
 pub mod harness;
 pub mod kafka;
-pub mod logging;
 pub mod realtime;
 pub mod sim;

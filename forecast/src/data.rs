@@ -159,34 +159,19 @@ pub fn resample(
     start: DateTime<Utc>,
     steps: usize,
 ) -> Series {
-    let start = floor_minute(start);
-    let index: HashMap<(&str, &str), usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| ((n.camera_id.as_str(), n.lane_id.as_str()), i))
-        .collect();
+    let grid = MinuteGrid::new(nodes, start, steps);
     let mut bins = vec![MinuteBin::default(); steps * nodes.len()];
     for w in windows {
-        let Some(&n) = index.get(&(w.camera_id.as_str(), w.lane_id.as_str())) else {
+        let Some((minute, n)) = grid.place(&w.camera_id, &w.lane_id, w.window_start) else {
             continue;
         };
-        let minute = (w.window_start - start).num_seconds().div_euclid(60);
-        if minute < 0 || minute as usize >= steps {
-            continue;
-        }
-        bins[minute as usize * nodes.len() + n].add_window(
+        bins[minute * nodes.len() + n].add_window(
             w.vehicle_count,
             w.avg_speed_kmh,
             w.congestion_score,
         );
     }
-    let mut series = Series::new_missing(
-        start,
-        60,
-        nodes.iter().map(|n| n.id.clone()).collect(),
-        LANE_FEATURES.iter().map(|s| s.to_string()).collect(),
-        steps,
-    );
+    let mut series = grid.empty_series(nodes);
     for (k, bin) in bins.iter().enumerate() {
         let values = bin.features();
         series.values[k * 3..k * 3 + 3].copy_from_slice(&values);
@@ -251,31 +236,58 @@ pub fn series_from_minutes(
     start: DateTime<Utc>,
     steps: usize,
 ) -> Series {
-    let start = floor_minute(start);
-    let index: HashMap<(&str, &str), usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| ((n.camera_id.as_str(), n.lane_id.as_str()), i))
-        .collect();
-    let mut series = Series::new_missing(
-        start,
-        60,
-        nodes.iter().map(|n| n.id.clone()).collect(),
-        LANE_FEATURES.iter().map(|s| s.to_string()).collect(),
-        steps,
-    );
+    let grid = MinuteGrid::new(nodes, start, steps);
+    let mut series = grid.empty_series(nodes);
     for m in minutes {
-        let Some(&n) = index.get(&(m.camera_id.as_str(), m.lane_id.as_str())) else {
+        let Some((t, n)) = grid.place(&m.camera_id, &m.lane_id, m.minute) else {
             continue;
         };
-        let t = (m.minute - start).num_seconds().div_euclid(60);
-        if t < 0 || t as usize >= steps {
-            continue;
-        }
-        let i = series.index(t as usize, n, 0);
+        let i = series.index(t, n, 0);
         series.values[i..i + 3].copy_from_slice(&m.bin.features());
     }
     series
+}
+
+/// The 1-minute grid `[start, start + steps)` of a lane series: which node and step a lane's
+/// value at some time lands on.
+struct MinuteGrid<'a> {
+    index: HashMap<(&'a str, &'a str), usize>,
+    start: DateTime<Utc>,
+    steps: usize,
+}
+
+impl<'a> MinuteGrid<'a> {
+    fn new(nodes: &'a [Node], start: DateTime<Utc>, steps: usize) -> Self {
+        let index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((n.camera_id.as_str(), n.lane_id.as_str()), i))
+            .collect();
+        Self {
+            index,
+            start: floor_minute(start),
+            steps,
+        }
+    }
+
+    /// `(step, node)` of a lane's value at `at`; `None` for another lane or outside the grid.
+    fn place(&self, camera_id: &str, lane_id: &str, at: DateTime<Utc>) -> Option<(usize, usize)> {
+        let node = *self.index.get(&(camera_id, lane_id))?;
+        let minute = (at - self.start).num_seconds().div_euclid(60);
+        let step = usize::try_from(minute).ok().filter(|&m| m < self.steps)?;
+        Some((step, node))
+    }
+
+    /// A series on this grid with every value missing.
+    fn empty_series(&self, nodes: &[Node]) -> Series {
+        Series::new_missing(
+            self.start,
+            60,
+            nodes.iter().map(|n| n.id.clone()).collect(),
+            LANE_FEATURES.iter().map(|s| s.to_string()).collect(),
+            self.steps,
+        )
+    }
 }
 
 /// `road_segment, latitude, longitude` of a `cameras` row.
@@ -362,20 +374,8 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 /// it, rows are `step_seconds` apart from the Unix epoch (time-of-day profiles then assume the
 /// first row is at midnight). The one feature is called `value`.
 pub fn load_series_csv(path: &Path, step_seconds: i64) -> Result<Series> {
-    let csv_err = |source| ForecastError::Csv {
-        path: path.to_owned(),
-        source,
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(csv_err)?;
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(csv_err)?
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let csv_err = |source| csv_error(path, source);
+    let (mut reader, header) = open_csv(path)?;
     let has_time = header
         .first()
         .is_some_and(|h| h.eq_ignore_ascii_case("timestamp") || h.eq_ignore_ascii_case("time"));
@@ -463,20 +463,9 @@ pub fn load_series_csv(path: &Path, step_seconds: i64) -> Result<Series> {
 
 /// Reads an adjacency CSV edge list with header `from,to,weight`.
 pub fn load_adjacency_csv(path: &Path) -> Result<Vec<(String, String, f64)>> {
-    let csv_err = |source| ForecastError::Csv {
-        path: path.to_owned(),
-        source,
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(csv_err)?;
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(csv_err)?
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
+    let csv_err = |source| csv_error(path, source);
+    let (mut reader, header) = open_csv(path)?;
+    let header: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     if header != ["from", "to", "weight"] {
         return Err(ForecastError::InvalidData(format!(
             "{}: expected the header from,to,weight, got {}",
@@ -498,6 +487,28 @@ pub fn load_adjacency_csv(path: &Path) -> Result<Vec<(String, String, f64)>> {
         edges.push((record[0].to_owned(), record[1].to_owned(), weight));
     }
     Ok(edges)
+}
+
+/// A CSV file with its cells trimmed, and its header.
+fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|source| csv_error(path, source))?;
+    let header = reader
+        .headers()
+        .map_err(|source| csv_error(path, source))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    Ok((reader, header))
+}
+
+fn csv_error(path: &Path, source: csv::Error) -> ForecastError {
+    ForecastError::Csv {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //!
 //! The state is a plain value (serde) so the pipeline can store it beside its Kafka positions in
 //! one transaction and resume exactly where it stopped: open windows, watermark, speed tracks and
-//! the alert state all survive a restart.
+//! the alert state all survive a restart. It is stored inside the versioned envelope of
+//! `contract::checkpoint`, so a layout change is refused by name instead of misread.
 
 use std::collections::BTreeMap;
 
+use contract::checkpoint::CheckpointError;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{AlertTracker, AlertTransition};
@@ -78,6 +80,17 @@ impl CameraState {
 
     pub fn open_windows(&self) -> usize {
         self.open.len()
+    }
+
+    /// The stored form: this state in the current checkpoint format.
+    pub fn to_checkpoint(&self) -> Result<String, serde_json::Error> {
+        contract::checkpoint::encode(self)
+    }
+
+    /// A stored checkpoint of any format this build reads; newer or retired formats are
+    /// refused by name.
+    pub fn from_checkpoint(text: &str) -> Result<Self, CheckpointError> {
+        contract::checkpoint::decode(text)
     }
 
     /// Called once after loading from a checkpoint.
@@ -336,13 +349,14 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trips_through_json() {
+    fn state_round_trips_through_its_checkpoint() {
         let cfg = WindowConfig::default();
         let mut cam = CameraState::new("cam_01", SpeedTrackerConfig::default());
         cam.on_event(&det(1_000, "a", Some("1"), None), 0, &profile(), &cfg);
         cam.on_event(&det(1_100, "a", Some("1"), None), 0, &profile(), &cfg);
-        let json = serde_json::to_string(&cam).expect("serializes");
-        let back: CameraState = serde_json::from_str(&json).expect("deserializes");
+        let stored = cam.to_checkpoint().expect("serializes");
+        assert!(stored.starts_with(r#"{"format":1,"state":{"camera_id":"cam_01","#));
+        let back = CameraState::from_checkpoint(&stored).expect("deserializes");
         assert_eq!(back, cam);
     }
 }

@@ -1,6 +1,7 @@
 //! The timely operators end to end, in memory: Kafka-like records go through
-//! `decode_detections`, `camera_windows` and `gather_completed` on 1, 2 and 3
-//! workers, each worker feeding the partitions it would own in the real source.
+//! `build_dataflow` (the pipeline's graph: `decode_detections`, `camera_windows`) and
+//! `gather_completed` on 1, 2 and 3 workers, each worker feeding the partitions it would own
+//! in the real source.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -8,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use operators::alerts::AlertTransition;
 use operators::camera::{AlertConfig, CameraState};
 use operators::dataflow::{
-    CameraOutput, CameraWindows, CameraWindowsConfig, DecodeDetections, Epoch, GatherCompleted,
-    KafkaRecord, StateNote, StoredEvent, Tick,
+    build_dataflow, CameraOutput, CameraWindows, CameraWindowsConfig, DataflowConfig,
+    DataflowHooks, DecodeDetections, Epoch, GatherCompleted, KafkaRecord, StateNote, StoredEvent,
+    Tick,
 };
-use operators::event::{encode_detection, BBox, Detection, DropReason, VehicleClass};
+use operators::event::{encode_detection, BBox, DecodeError, Detection, DropReason, VehicleClass};
 use operators::metrics::WindowResult;
 use operators::settings::SharedSettings;
 use operators::speed::SpeedTrackerConfig;
@@ -350,7 +352,7 @@ impl Collected {
     fn last_states(&self) -> HashMap<String, CameraState> {
         let mut states = HashMap::new();
         for (camera, state) in &self.checkpoints {
-            let state: CameraState = serde_json::from_str(state).expect("checkpoint is JSON");
+            let state = CameraState::from_checkpoint(state).expect("checkpoint restores");
             assert_eq!(&state.camera_id, camera);
             states.insert(camera.clone(), state);
         }
@@ -393,52 +395,55 @@ impl Run {
             let (drops, late, outputs) = (shared.clone(), shared.clone(), shared.clone());
             let (config, restored) = (config.clone(), restored.clone());
             worker.dataflow::<Epoch, _, _>(|scope| {
-                let ticks = ticks.to_stream(scope);
-                records
-                    .to_stream(scope)
-                    .decode_detections(
-                        operators::event_time::TimeBounds::OFF,
-                        move |error, record| {
-                            drops.lock().expect("collector lock").drops.push((
-                                error.reason,
-                                record.partition,
-                                record.offset,
-                            ));
-                        },
-                    )
-                    .camera_windows(
-                        ticks,
-                        config,
-                        SharedSettings::default(),
-                        restored,
-                        move |note| {
-                            let StateNote::Late(event) = note else {
-                                return;
-                            };
-                            let l = &event.located;
-                            late.lock().expect("collector lock").late.push((
-                                l.partition,
-                                l.offset,
-                                l.index,
-                            ));
-                        },
-                    )
-                    .gather_completed("Collect", move |_epoch, items| {
-                        let mut out = outputs.lock().expect("collector lock");
-                        for item in items {
-                            match item {
-                                CameraOutput::Event(event) => out.events.push(event),
-                                CameraOutput::Window { result, .. } => out.windows.push(result),
-                                CameraOutput::Alert(alert) => out.alerts.push(alert),
-                                CameraOutput::Checkpoint { camera_id, state } => {
-                                    out.checkpoints.push((camera_id, state))
-                                }
-                                CameraOutput::Evicted { camera_id } => {
-                                    panic!("{camera_id} evicted with eviction off")
-                                }
+                let config = DataflowConfig {
+                    time_bounds: operators::event_time::TimeBounds::OFF,
+                    windows: config,
+                    settings: SharedSettings::default(),
+                    restored,
+                };
+                let hooks = DataflowHooks {
+                    on_drop: move |error: &DecodeError, record: &KafkaRecord| {
+                        drops.lock().expect("collector lock").drops.push((
+                            error.reason,
+                            record.partition,
+                            record.offset,
+                        ));
+                    },
+                    on_decoded: |_| {},
+                    on_note: move |note: StateNote<'_>| {
+                        let StateNote::Late(event) = note else {
+                            return;
+                        };
+                        let l = &event.located;
+                        late.lock().expect("collector lock").late.push((
+                            l.partition,
+                            l.offset,
+                            l.index,
+                        ));
+                    },
+                };
+                build_dataflow(
+                    records.to_stream(scope),
+                    ticks.to_stream(scope),
+                    config,
+                    hooks,
+                )
+                .gather_completed("Collect", move |_epoch, items| {
+                    let mut out = outputs.lock().expect("collector lock");
+                    for item in items {
+                        match item {
+                            CameraOutput::Event(event) => out.events.push(event),
+                            CameraOutput::Window { result, .. } => out.windows.push(result),
+                            CameraOutput::Alert(alert) => out.alerts.push(alert),
+                            CameraOutput::Checkpoint { camera_id, state } => {
+                                out.checkpoints.push((camera_id, state))
+                            }
+                            CameraOutput::Evicted { camera_id } => {
+                                panic!("{camera_id} evicted with eviction off")
                             }
                         }
-                    });
+                    }
+                });
             });
             for (i, batch) in feed.epochs.iter().enumerate() {
                 let epoch = feed.first_epoch + i as Epoch;

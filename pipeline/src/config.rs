@@ -55,10 +55,6 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// Reads settings through `lookup`, so tests can configure without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = |name: &str, default: &str| {
@@ -291,23 +287,6 @@ mod tests {
     fn fractional_seconds_are_allowed() {
         let c = config(&[("WINDOW_SIZE_SECONDS", "0.5")]).expect("valid");
         assert_eq!(c.window.size_ms, 500);
-    }
-
-    #[test]
-    fn env_example_lists_every_variable() {
-        let names = std::cell::RefCell::new(Vec::new());
-        Config::from_lookup(|name| {
-            names.borrow_mut().push(name.to_owned());
-            None
-        })
-        .expect("defaults are valid");
-        let example = include_str!("../../.env.example");
-        for name in names.into_inner() {
-            assert!(
-                example.lines().any(|l| l.starts_with(&format!("{name}="))),
-                "{name} is missing from .env.example"
-            );
-        }
     }
 
     #[test]

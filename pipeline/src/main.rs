@@ -13,7 +13,7 @@ const USAGE: &str = "usage: pipeline [run] [-w WORKERS] [-n PROCESSES -p INDEX [
 Configuration is read from the environment; see .env.example.";
 
 fn main() -> anyhow::Result<()> {
-    pipeline::telemetry::logging::init();
+    bootstrap::logging::init(bootstrap::Layout::Service, log::LevelFilter::Info);
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args.first().map(String::as_str) {
         Some("run" | "migrate" | "sweep") => args.remove(0),
@@ -23,7 +23,8 @@ fn main() -> anyhow::Result<()> {
         }
         _ => "run".to_owned(),
     };
-    let config = pipeline::Config::from_env().context("invalid configuration")?;
+    let config = pipeline::Config::from_lookup(bootstrap::settings::from_process)
+        .context("invalid configuration")?;
     match command.as_str() {
         "migrate" => {
             let applied = pipeline::migrate(&config).context("migration failed")?;
@@ -44,4 +45,18 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn env_example_lists_every_setting() {
+        let unlisted =
+            bootstrap::settings::unlisted_in_env_example(|env| pipeline::Config::from_lookup(env))
+                .expect("the defaults are valid");
+        assert!(
+            unlisted.is_empty(),
+            "missing from .env.example: {unlisted:?}"
+        );
+    }
 }

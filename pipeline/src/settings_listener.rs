@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use contract::Channel;
 use fallible_iterator::FallibleIterator;
 use operators::congestion::Thresholds;
 use operators::settings::{CameraCalibration, Settings, SharedSettings};
@@ -85,7 +86,10 @@ fn listen(
     shutdown: &Shutdown,
 ) -> Result<(), postgres::Error> {
     let mut client = postgres::Client::connect(database_url, postgres::NoTls)?;
-    client.batch_execute("LISTEN b2_thresholds; LISTEN b2_cameras;")?;
+    client.batch_execute(&Channel::listen_statement(&[
+        Channel::Thresholds,
+        Channel::Cameras,
+    ]))?;
     // Anything changed while we were not listening is picked up here.
     apply(shared, load(&mut client, base)?);
     while !shutdown.is_triggered() {

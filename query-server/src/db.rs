@@ -6,17 +6,17 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::error::ApiError;
 
-pub type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 #[derive(Clone)]
-pub struct Db {
+pub(crate) struct Db {
     pool: Pool,
 }
 
 impl Db {
     /// Builds the pool without connecting, so the server starts (and reports `degraded`) while
     /// the database is down.
-    pub fn new(database_url: &str, size: u32) -> Result<Self, postgres::Error> {
+    pub(crate) fn new(database_url: &str, size: u32) -> Result<Self, postgres::Error> {
         let config: postgres::Config = database_url.parse()?;
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
@@ -27,7 +27,7 @@ impl Db {
         Ok(Self { pool })
     }
 
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut postgres::Client) -> Result<T, ApiError> + Send + 'static,

@@ -1,35 +1,44 @@
 //! The query server: the REST API and WebSocket channels over what the pipeline stores, on
 //! hand-rolled hyper 1.x.
 //!
-//! Module map:
-//! - [`server`]: accept loop (connection cap, header timeout, graceful shutdown) and the
-//!   per-request wrapping: request id, CORS, admin auth, body limit, metrics, gzip, access log.
-//! - [`router`]: the one router, `(method, path segments)` to a [`router::Route`], and the route table.
-//! - [`routes`]: one file per domain (health, cameras, metrics, dashboard, map, alerts,
-//!   analytics, admin, predict, docs, telemetry); every handler returns `Result<Response, ApiError>`.
+//! Layers, top to bottom; a module imports only from layers below it:
+//! - [`server`]: accept loop (connection cap, header timeout), graceful shutdown, and the
+//!   assembly of the layers every request passes.
+//! - [`middleware`]: those layers, one concern each: request id, access log, metrics, CORS,
+//!   gzip, HEAD, and the admin token.
+//! - [`router`]: `(method, path segments)` to a route of the table, then to its handler (hot
+//!   routes through the cache, WebSocket routes to the upgrade).
+//! - [`openapi`]: the OpenAPI 3.1 document built from the route table, and `/openapi.json`,
+//!   `/docs`.
+//! - [`routes`] and [`ws`]: the route table and the handlers, one file per domain, every one
+//!   `Result<Response, ApiError>`; the WebSocket channels (`/ws/metrics`, `/ws/metrics/lanes`,
+//!   `/ws/events`). [`report`] renders the PDF report for `routes::analytics`.
+//! - [`context`]: what handlers receive, the shared state and the parsed request.
 //! - [`live`]: the LISTEN thread, the live state and its fan-out, and the hot-route cache.
-//! - [`ws`]: the WebSocket channels (`/ws/metrics`, `/ws/metrics/lanes`, `/ws/events`).
-//! - [`report`]: the PDF report.
-//! - [`openapi`]: the OpenAPI 3.1 document, built from the route table (served by `routes::docs`).
-//! - [`error`]: [`error::ApiError`], turned into `{"error","status"}` JSON in one place.
-//! - [`params`]: typed query parameters (400 naming the parameter).
+//! - [`data`]: row types and their JSON, shared queries, paging, reachability probes.
 //! - [`db`]: the r2d2 pool; queries run on tokio's blocking pool, never on the executor.
-//! - [`context`], [`http`], [`config`], [`telemetry`]: shared request state, bodies, environment, logs and metrics.
+//!
+//! Used by every layer: [`http`] (bodies, the `Service` of the layers), [`error`] (`ApiError`,
+//! turned into `{"error","status"}` JSON in one place), [`params`] (typed query parameters),
+//! [`config`] and [`telemetry`] (the API's Prometheus metrics). What the processes agree on
+//! (NOTIFY channels and payloads, congestion levels, thresholds) is the `contract` crate's.
 
-pub mod config;
-pub mod context;
-pub mod db;
-pub mod error;
-pub mod http;
-pub mod live;
-pub mod openapi;
-pub mod params;
-pub mod report;
-pub mod router;
-pub mod routes;
-pub mod server;
-pub mod telemetry;
-pub mod ws;
+mod config;
+mod context;
+mod data;
+mod db;
+mod error;
+mod http;
+mod live;
+mod middleware;
+mod openapi;
+mod params;
+mod report;
+mod router;
+mod routes;
+mod server;
+mod telemetry;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,7 +46,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-pub use config::Config;
+pub use config::{Config, ConfigError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -106,7 +115,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         shutdown.clone(),
     ));
     let ctx = Arc::new(context::Ctx {
-        kafka: routes::health::KafkaProbe::new(&config.kafka_brokers),
+        kafka: data::probes::KafkaProbe::new(&config.kafka_brokers),
         ws_slots: Arc::new(tokio::sync::Semaphore::new(
             config
                 .ws_max_clients

@@ -8,8 +8,9 @@ use anyhow::Context;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    query_server::telemetry::init_logging();
-    let config = query_server::Config::from_env().context("invalid configuration")?;
+    bootstrap::logging::init(bootstrap::Layout::Service, log::LevelFilter::Info);
+    let config = query_server::Config::from_lookup(bootstrap::settings::from_process)
+        .context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,4 +37,19 @@ fn main() -> anyhow::Result<()> {
             .await
             .context("query server failed")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn env_example_lists_every_setting() {
+        let unlisted = bootstrap::settings::unlisted_in_env_example(|env| {
+            query_server::Config::from_lookup(env)
+        })
+        .expect("the defaults are valid");
+        assert!(
+            unlisted.is_empty(),
+            "missing from .env.example: {unlisted:?}"
+        );
+    }
 }

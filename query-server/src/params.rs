@@ -4,16 +4,17 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use contract::CongestionLevel;
 
 use crate::error::ApiError;
 
 #[derive(Debug, Default, Clone)]
-pub struct Params {
+pub(crate) struct Params {
     values: HashMap<String, String>,
 }
 
 impl Params {
-    pub fn parse(query: Option<&str>) -> Self {
+    pub(crate) fn parse(query: Option<&str>) -> Self {
         let values = query
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
@@ -21,7 +22,7 @@ impl Params {
     }
 
     /// Refuses values PostgreSQL could not store or compare (U+0000), naming the parameter.
-    pub fn checked(self) -> Result<Self, ApiError> {
+    pub(crate) fn checked(self) -> Result<Self, ApiError> {
         match self.values.iter().find(|(_, v)| v.contains('\0')) {
             Some((name, _)) => Err(ApiError::bad_param(name, "must not contain NUL characters")),
             None => Ok(self),
@@ -29,7 +30,7 @@ impl Params {
     }
 
     /// A present, non-empty value (an empty `?a=` counts as absent).
-    pub fn text(&self, name: &str) -> Option<&str> {
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)
             .map(String::as_str)
@@ -37,14 +38,14 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+    pub(crate) fn required(&self, name: &str) -> Result<&str, ApiError> {
         self.text(name)
             .ok_or_else(|| ApiError::bad_param(name, "is required"))
     }
 
     /// An ISO 8601 instant: RFC 3339 (`2026-05-01T00:00:00Z`, with any offset), or a date-time
     /// without offset or a bare date, both read as UTC.
-    pub fn datetime(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    pub(crate) fn datetime(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         self.text(name)
             .map(|v| {
                 parse_instant(v).ok_or_else(|| {
@@ -57,13 +58,19 @@ impl Params {
             .transpose()
     }
 
-    pub fn required_datetime(&self, name: &str) -> Result<DateTime<Utc>, ApiError> {
+    pub(crate) fn required_datetime(&self, name: &str) -> Result<DateTime<Utc>, ApiError> {
         self.datetime(name)?
             .ok_or_else(|| ApiError::bad_param(name, "is required (ISO 8601 date-time)"))
     }
 
     /// An integer within `min..=max`, or `default` when absent.
-    pub fn int(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+    pub(crate) fn int(
+        &self,
+        name: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ApiError> {
         match self.text(name) {
             None => Ok(default),
             Some(v) => match v.parse::<i64>() {
@@ -81,7 +88,7 @@ impl Params {
     }
 
     /// One of `allowed` (case-insensitive), returned in its canonical spelling.
-    pub fn choice(
+    pub(crate) fn choice(
         &self,
         name: &str,
         allowed: &[&'static str],
@@ -98,10 +105,22 @@ impl Params {
                 }),
         }
     }
+
+    /// One of `allowed` congestion levels (case-insensitive).
+    pub(crate) fn level(
+        &self,
+        name: &str,
+        allowed: &[CongestionLevel],
+    ) -> Result<Option<CongestionLevel>, ApiError> {
+        let names: Vec<&'static str> = allowed.iter().map(|level| level.as_str()).collect();
+        Ok(self
+            .choice(name, &names)?
+            .and_then(|level| level.parse().ok()))
+    }
 }
 
 /// `from`/`to` style ranges: both optional, `from` must not be after `to`.
-pub fn range(
+pub(crate) fn range(
     params: &Params,
     from_name: &str,
     to_name: &str,
@@ -119,7 +138,7 @@ pub fn range(
     Ok((from, to))
 }
 
-pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Some(t.with_timezone(&Utc));
     }
@@ -139,7 +158,7 @@ pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
 }
 
 /// UTC RFC 3339 with milliseconds, the format of every timestamp the API returns.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     let mut buf = [0u8; 24];
     match format_rfc3339(t, &mut buf) {
         Some(text) => text.to_owned(),
@@ -149,7 +168,7 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` into `buf` without allocating (years 0..=9999; `None` otherwise).
 /// History pages format two timestamps per row, tens of thousands per response.
-pub fn format_rfc3339(t: DateTime<Utc>, buf: &mut [u8; 24]) -> Option<&str> {
+pub(crate) fn format_rfc3339(t: DateTime<Utc>, buf: &mut [u8; 24]) -> Option<&str> {
     use chrono::{Datelike, Timelike};
     let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
     let fields = [
@@ -173,7 +192,7 @@ pub fn format_rfc3339(t: DateTime<Utc>, buf: &mut [u8; 24]) -> Option<&str> {
 
 /// A timestamp that serializes as [`rfc3339`] without an intermediate `String`.
 #[derive(Debug, Clone, Copy)]
-pub struct Rfc3339(pub DateTime<Utc>);
+pub(crate) struct Rfc3339(pub(crate) DateTime<Utc>);
 
 impl serde::Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -235,6 +254,13 @@ mod tests {
             .expect_err("x")
             .message
             .contains("'severity'"));
+        let level = p.level("severity", &CongestionLevel::ALERTING);
+        assert!(level.expect_err("x").message.contains("HIGH, SEVERE"));
+        let given = Params::parse(Some("severity=severe"));
+        assert_eq!(
+            given.level("severity", &CongestionLevel::ALERTING),
+            Ok(Some(CongestionLevel::Severe))
+        );
         let inverted = Params::parse(Some("from=2026-02-01&to=2026-01-01"));
         let err = range(&inverted, "from", "to", Utc::now(), Utc::now()).expect_err("inverted");
         assert_eq!(err.status, hyper::StatusCode::BAD_REQUEST);

@@ -1,6 +1,5 @@
-//! JSON log lines and the API's Prometheus metrics (labelled by route template, not raw path).
-
-use std::io::Write;
+//! The API's Prometheus metrics (labelled by route template, not raw path). Log lines are
+//! `bootstrap::logging`'s, installed by `main`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,66 +8,48 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-pub fn init_logging() {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(log::LevelFilter::Info);
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&spec);
-    }
-    builder.format(|buf, record| {
-        let line = serde_json::json!({
-            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "level": record.level().as_str(),
-            "logger": record.target(),
-            "message": record.args().to_string(),
-        });
-        writeln!(buf, "{line}")
-    });
-    let _ = builder.try_init();
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    pub(crate) method: String,
+    pub(crate) route: String,
+    pub(crate) status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub method: String,
-    pub route: String,
-    pub status: String,
+pub(crate) struct RouteLabel {
+    pub(crate) route: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabel {
-    pub route: String,
+pub(crate) struct ChannelLabel {
+    pub(crate) channel: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ChannelLabel {
-    pub channel: String,
+pub(crate) struct ReasonLabel {
+    pub(crate) reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    pub reason: String,
+pub(crate) struct SourceLabel {
+    pub(crate) source: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SourceLabel {
-    pub source: String,
-}
-
-pub struct ApiMetrics {
+pub(crate) struct ApiMetrics {
     registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
-    pub latency: Family<RouteLabel, Histogram>,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) latency: Family<RouteLabel, Histogram>,
     /// Open WebSocket sessions per channel path.
-    pub ws_clients: Family<ChannelLabel, Gauge>,
+    pub(crate) ws_clients: Family<ChannelLabel, Gauge>,
     /// Frames sent to WebSocket clients (updates and snapshots).
-    pub ws_messages: Counter,
+    pub(crate) ws_messages: Counter,
     /// Sessions the server ended, by reason (slow, send_timeout, no_pong, refused, shutdown).
-    pub ws_closed: Family<ReasonLabel, Counter>,
+    pub(crate) ws_closed: Family<ReasonLabel, Counter>,
     /// Live-state updates published, by where they were found (notification or resync).
-    pub live_update_count: Family<SourceLabel, Counter>,
-    pub live_disconnects: Counter,
+    pub(crate) live_update_count: Family<SourceLabel, Counter>,
+    pub(crate) live_disconnects: Counter,
     /// From an update's publication to its frame flushed to a client's socket.
-    pub ws_delivery: Histogram,
+    pub(crate) ws_delivery: Histogram,
 }
 
 impl Default for ApiMetrics {
@@ -78,7 +59,7 @@ impl Default for ApiMetrics {
 }
 
 impl ApiMetrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
@@ -147,7 +128,7 @@ impl ApiMetrics {
         }
     }
 
-    pub fn live_updates(&self, source: &str) -> Counter {
+    pub(crate) fn live_updates(&self, source: &str) -> Counter {
         self.live_update_count
             .get_or_create(&SourceLabel {
                 source: source.to_owned(),
@@ -155,7 +136,7 @@ impl ApiMetrics {
             .clone()
     }
 
-    pub fn ws_clients(&self, channel: &str) -> Gauge {
+    pub(crate) fn ws_clients(&self, channel: &str) -> Gauge {
         self.ws_clients
             .get_or_create(&ChannelLabel {
                 channel: channel.to_owned(),
@@ -163,7 +144,7 @@ impl ApiMetrics {
             .clone()
     }
 
-    pub fn ws_closed(&self, reason: &str) {
+    pub(crate) fn ws_closed(&self, reason: &str) {
         self.ws_closed
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
@@ -171,7 +152,7 @@ impl ApiMetrics {
             .inc();
     }
 
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),
@@ -186,7 +167,7 @@ impl ApiMetrics {
             .observe(seconds);
     }
 
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             log::error!("metrics_encode_failed error={e}");

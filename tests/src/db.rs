@@ -19,10 +19,7 @@ impl TestDb {
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
+        let url = testbed::net::with_database(&admin_url, &name);
         TestDb {
             name,
             url,
@@ -91,4 +88,17 @@ pub fn events_snapshot(client: &mut Client) -> Vec<String> {
 
 pub fn count(client: &mut Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).expect("count query").get(0)
+}
+
+/// Ids of the active alerts, newest first: the order the current-alerts route answers in.
+pub fn active_alert_ids(client: &mut Client) -> Vec<i64> {
+    client
+        .query(
+            "SELECT alert_id FROM alerts WHERE status = 'active' ORDER BY opened_at DESC, alert_id DESC",
+            &[],
+        )
+        .expect("active alerts")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }

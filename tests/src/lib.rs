@@ -1,8 +1,10 @@
-//! Harness for end-to-end tests against a real Kafka-protocol broker and a real PostgreSQL.
+//! Harness for end-to-end tests against a real Kafka-protocol broker and a real PostgreSQL. The
+//! child processes themselves (spawn, health, SIGTERM, Prometheus, HTTP) are `testbed`'s, which
+//! `bench` shares; this crate adds what only the tests need.
 //!
 //! - [`services`]: the broker and database, from `KAFKA_BROKERS` / `DATABASE_URL` when set and
 //!   reachable, else a broker started here (tansu, if installed) and the local PostgreSQL.
-//! - [`api`]: the real `query-server` binary and an HTTP client for it.
+//! - [`api`]: the real `query-server` binary, requests to it, and refusals checked from tables.
 //! - [`db`]: a fresh database per test, dropped afterwards, and row snapshots for comparisons.
 //! - [`owned_postgres`]: a PostgreSQL server of the test's own, to crash and restart.
 //! - [`pgproxy`]: a PostgreSQL wire proxy that cuts a connection after COMMIT, or every connection.
@@ -23,6 +25,7 @@ pub mod services;
 pub mod traffic;
 pub mod ws;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Polls `check` until it returns `Some`, failing with `what` after `timeout`.
@@ -50,4 +53,9 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or_default()
         .subsec_nanos();
     format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
+}
+
+/// Path of a workspace binary built beside the test executables.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    testbed::workspace_binary(name).unwrap_or_else(|e| panic!("{e}"))
 }

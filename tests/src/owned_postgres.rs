@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::services::free_port;
-
 pub struct OwnedPostgres {
     pub port: u16,
     dir: PathBuf,
@@ -96,7 +94,7 @@ impl OwnedPostgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let server = OwnedPostgres {
-            port: free_port(),
+            port: testbed::net::free_port().expect("a free loopback port"),
             dir,
             bin,
         };

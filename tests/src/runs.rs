@@ -1,7 +1,7 @@
 //! Runs of the real pipeline that tests compare row for row: start deterministically, wait until
 //! everything expected is stored, and check that nothing more arrives.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::db::{count, events_snapshot, metrics_snapshot, TestDb};
 use crate::process::{PipelineProcess, PipelineSpec};
@@ -20,6 +20,35 @@ pub fn deterministic(
         .env("CAMERA_IDLE_TIMEOUT_SECONDS", "600")
 }
 
+/// Waits until the pipeline's first commit has stored raw rows.
+pub fn wait_first_commit(client: &mut postgres::Client) {
+    wait_for("a first commit", Duration::from_secs(60), || {
+        (count(client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
+    });
+}
+
+/// Waits until at least `events` raw rows are stored, failing at once when the pipeline exits;
+/// returns how long it took.
+pub fn wait_events(database_url: &str, events: usize, pipeline: &mut PipelineProcess) -> Duration {
+    let started = Instant::now();
+    let mut client =
+        postgres::Client::connect(database_url, postgres::NoTls).expect("connect to the database");
+    wait_for(
+        &format!("{events} detections stored"),
+        Duration::from_secs(120),
+        || {
+            assert!(
+                pipeline.is_running(),
+                "pipeline exited:\n{}",
+                pipeline.log()
+            );
+            (count(&mut client, "SELECT count(*) FROM traffic_events") as usize >= events)
+                .then_some(())
+        },
+    );
+    started.elapsed()
+}
+
 /// Waits until the pipeline has stored `events` raw rows and `windows` camera-wide rows, then
 /// checks that no extra raw row arrives.
 pub fn wait_complete(
@@ -28,16 +57,9 @@ pub fn wait_complete(
     windows: usize,
     pipeline: &mut PipelineProcess,
 ) {
+    wait_events(database_url, events, pipeline);
     let mut client =
         postgres::Client::connect(database_url, postgres::NoTls).expect("connect to the database");
-    wait_for("every detection stored", Duration::from_secs(120), || {
-        assert!(
-            pipeline.is_running(),
-            "pipeline exited:\n{}",
-            pipeline.log()
-        );
-        (count(&mut client, "SELECT count(*) FROM traffic_events") as usize >= events).then_some(())
-    });
     wait_for(
         "every camera window stored",
         Duration::from_secs(60),
@@ -55,6 +77,25 @@ pub fn wait_complete(
     assert_eq!(
         count(&mut client, "SELECT count(*) FROM traffic_events") as usize,
         events
+    );
+}
+
+/// Waits until exactly `events` raw rows and then exactly `windows` camera-wide rows are stored:
+/// for runs that close every window (short idle timeout), where more would be an error too.
+pub fn wait_stored_exactly(client: &mut postgres::Client, events: usize, windows: usize) {
+    wait_for("every detection stored", Duration::from_secs(120), || {
+        (count(client, "SELECT count(*) FROM traffic_events") == events as i64).then_some(())
+    });
+    wait_for(
+        "every camera window stored",
+        Duration::from_secs(60),
+        || {
+            (count(
+                client,
+                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
+            ) == windows as i64)
+                .then_some(())
+        },
     );
 }
 
@@ -80,6 +121,23 @@ pub fn duplicate_events(database_url: &str) -> i64 {
         &mut client,
         "SELECT count(*) - count(DISTINCT (kafka_partition, kafka_offset, detection_index)) FROM traffic_events",
     )
+}
+
+/// How every faulted run ends: `topic` read again without interruption (by `workers` workers)
+/// into a fresh database named after `reference`, and compared row for row with what the faulted
+/// run stored at `run_url`.
+pub fn assert_matches_uninterrupted_run(
+    run_url: &str,
+    reference: &str,
+    brokers: &str,
+    topic: &str,
+    workers: usize,
+    events: usize,
+    windows: usize,
+) {
+    let reference = TestDb::migrated(reference);
+    run_to_completion(&reference, brokers, topic, workers, events, windows);
+    assert_same_rows(run_url, &reference);
 }
 
 /// A faulted run equals the uninterrupted `reference`: every raw and window row, none twice.

@@ -1,43 +1,30 @@
 //! The broker and the database the tests talk to.
 
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Admin URL of the PostgreSQL server (tests create their own databases on it).
+use testbed::net::{free_port, port_open, with_database};
+use testbed::{Launch, Running};
+
+/// Admin URL of the PostgreSQL server (tests create their own databases on it): the maintenance
+/// database of the server `DATABASE_URL` names.
 pub fn postgres_admin_url() -> String {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/traffic".into());
-    // Point at the maintenance database of the same server.
-    match url.rfind('/') {
-        Some(i) if url[..i].contains("://") && url[..i].rfind('/').is_some_and(|j| j + 1 < i) => {
-            format!("{}/postgres", &url[..i])
-        }
-        _ => url,
-    }
+    with_database(&url, "postgres")
 }
 
-pub fn port_open(addr: &str) -> bool {
-    addr.to_socket_addrs()
-        .ok()
-        .into_iter()
-        .flatten()
-        .any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
-}
-
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// A free loopback port for a child server.
+fn port() -> u16 {
+    free_port().expect("a free loopback port")
 }
 
 /// The broker for this test: the environment's, or one started here and stopped on drop.
 pub struct Broker {
     pub brokers: String,
-    own: Option<Child>,
+    /// Held only to be stopped when the test ends.
+    _own: Option<OwnedBroker>,
 }
 
 impl Broker {
@@ -46,46 +33,18 @@ impl Broker {
         if configured.split(',').any(port_open) {
             return Broker {
                 brokers: configured,
-                own: None,
+                _own: None,
             };
         }
-        let bin = tansu_binary().unwrap_or_else(|| {
-            panic!(
-                "no Kafka-protocol broker at {configured} and no tansu binary found; \
-                 run `bash scripts/broker.sh start` (or `bash scripts/test.sh`, which does it)"
-            )
-        });
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        let brokers = format!("127.0.0.1:{port}");
-        crate::wait_for("the test broker's port", Duration::from_secs(20), || {
-            port_open(&brokers).then_some(())
-        });
+        assert!(
+            tansu_binary().is_some(),
+            "no Kafka-protocol broker at {configured} and no tansu binary found; \
+             run `bash scripts/broker.sh start` (or `bash scripts/test.sh`, which does it)"
+        );
+        let own = OwnedBroker::start(BrokerStorage::Memory);
         Broker {
-            brokers,
-            own: Some(child),
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(child) = self.own.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+            brokers: own.brokers.clone(),
+            _own: Some(own),
         }
     }
 }
@@ -119,10 +78,10 @@ pub struct OwnedBroker {
     storage_url: String,
     env: Vec<(String, String)>,
     /// The S3 server of [`BrokerStorage::LocalS3`] and its endpoint.
-    s3: Option<(Child, String)>,
+    s3: Option<(Running, String)>,
     /// The Python that runs the S3 server (its boto3 edits the bucket).
     python: String,
-    child: Option<Child>,
+    child: Option<Running>,
     log_path: PathBuf,
 }
 
@@ -132,7 +91,7 @@ impl OwnedBroker {
             panic!("tansu is not installed; run `bash scripts/broker.sh install`")
         });
         let log_path = std::env::temp_dir().join(format!("{}.log", crate::unique_name("tansu")));
-        let port = free_port();
+        let port = port();
         let mut broker = OwnedBroker {
             brokers: format!("127.0.0.1:{port}"),
             port,
@@ -166,14 +125,6 @@ impl OwnedBroker {
         broker
     }
 
-    fn log_file(&self) -> std::fs::File {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("broker log file")
-    }
-
     /// Starts moto's S3 server on a free port and creates the bucket; returns its endpoint.
     fn start_s3_server(&mut self) -> String {
         let python = self.python.clone();
@@ -187,9 +138,9 @@ impl OwnedBroker {
             importable,
             "{python} cannot import moto.server (the local S3 server); install it: pip install 'moto[server]'"
         );
-        let port = free_port();
-        let log = self.log_file();
-        let child = Command::new(&python)
+        let port = port();
+        let child = Launch::new(&python)
+            .named("S3 server")
             .args([
                 "-m",
                 "moto.server",
@@ -199,9 +150,7 @@ impl OwnedBroker {
                 &port.to_string(),
             ])
             .current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
+            .append_log_to(&self.log_path)
             .spawn()
             .expect("start the S3 server");
         let endpoint = format!("http://127.0.0.1:{port}");
@@ -210,17 +159,23 @@ impl OwnedBroker {
         crate::wait_for("the S3 server's port", Duration::from_secs(30), || {
             port_open(&addr).then_some(())
         });
-        ureq::put(&format!("{endpoint}/{OWNED_BUCKET}"))
-            .send_empty()
-            .expect("create the broker's bucket");
+        let created =
+            testbed::http::request("PUT", &format!("{endpoint}/{OWNED_BUCKET}"), &[], None)
+                .expect("create the broker's bucket");
+        assert_eq!(
+            created.status,
+            200,
+            "create the broker's bucket: {}",
+            created.text()
+        );
         endpoint
     }
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = self.log_file();
         // tansu reads a .env from its working directory and every parent: start it from /.
-        let child = Command::new(&self.bin)
+        let child = Launch::new(&self.bin)
+            .named("owned broker")
             .args([
                 "broker",
                 "--listener-url",
@@ -236,9 +191,7 @@ impl OwnedBroker {
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
+            .append_log_to(&self.log_path)
             .spawn()
             .expect("start tansu");
         self.child = Some(child);
@@ -259,13 +212,11 @@ impl OwnedBroker {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().and_then(Running::pid)
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.as_mut().is_some_and(Running::is_running)
     }
 
     pub fn storage_url(&self) -> &str {
@@ -279,28 +230,15 @@ impl OwnedBroker {
 
     /// SIGTERM to the broker's PID, then `kill -9` if it has not exited within 10 s.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Some(mut child) = self.child.take() {
+            let _ = child.stop(Duration::from_secs(10));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// `kill -9` of the broker's PID: no chance to flush or close anything.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
-            let _ = child.wait();
         }
     }
 
@@ -315,25 +253,9 @@ impl OwnedBroker {
     /// topic metadata the dynostore engine keeps in the bucket (the broker re-reads it on every
     /// metadata request).
     pub fn add_partitions(&self, topic: &str, partitions: i32) {
-        use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
-        use rdkafka::client::DefaultClientContext;
-        let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create()
-            .expect("admin client");
-        let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let answer = runtime.block_on(
-            admin.create_partitions([&NewPartitions::new(topic, partitions as usize)], &options),
-        );
-        match answer {
-            Ok(results) if results.iter().all(Result::is_ok) => return,
-            other => {
-                eprintln!("CreatePartitions refused ({other:?}); growing the topic in storage")
-            }
+        match bench::kafka::create_partitions(&self.brokers, topic, partitions) {
+            Ok(()) => return,
+            Err(e) => eprintln!("CreatePartitions refused ({e:#}); growing the topic in storage"),
         }
         let Some((_, endpoint)) = &self.s3 else {
             panic!("the broker cannot add partitions and its storage is not LocalS3");
@@ -383,7 +305,6 @@ impl Drop for OwnedBroker {
         self.kill9();
         if let Some((mut s3, _)) = self.s3.take() {
             let _ = s3.kill();
-            let _ = s3.wait();
         }
         if std::thread::panicking() {
             eprintln!(
@@ -405,12 +326,4 @@ fn tansu_binary() -> Option<PathBuf> {
         .ok()?;
     let bin = tools.join("tansu-0.6.0/bin/tansu");
     bin.exists().then_some(bin)
-}
-
-/// Resolves `host:port` for clients that need a socket address.
-pub fn socket(addr: &str) -> SocketAddr {
-    addr.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| panic!("{addr} does not resolve"))
 }

@@ -125,6 +125,38 @@ pub fn with_closing_sentinels(mut messages: Vec<SimMessage>) -> Vec<SimMessage> 
     messages
 }
 
+/// Traffic ending in closing sentinels ([`with_closing_sentinels`]), and what a complete run of
+/// it stores: the expectation every row-for-row comparison starts from.
+pub struct ClosingTraffic {
+    pub messages: Vec<SimMessage>,
+    /// Raw rows a complete run stores.
+    pub events: usize,
+    /// Camera-wide windows a complete run closes (5 s windows).
+    pub windows: usize,
+}
+
+impl ClosingTraffic {
+    /// The messages in `parts` nearly equal consecutive parts (the last one shorter), to produce
+    /// one at a time around a fault.
+    pub fn parts(&self, parts: usize) -> Vec<&[SimMessage]> {
+        self.messages
+            .chunks(self.messages.len() / parts + 1)
+            .collect()
+    }
+}
+
+/// `duration_ms` of traffic from `start_ms`, then the closing sentinels.
+pub fn closing_traffic(config: SimConfig, start_ms: i64, duration_ms: i64) -> ClosingTraffic {
+    let messages = with_closing_sentinels(simulate(config, start_ms, duration_ms));
+    let detections = valid_detections(&messages);
+    let windows = closable_camera_windows(&detections, 5_000);
+    ClosingTraffic {
+        messages,
+        events: detections.len(),
+        windows,
+    }
+}
+
 /// Camera windows that must close: all but each camera's last (the sentinel's).
 pub fn closable_camera_windows(detections: &[Detection], window_ms: i64) -> usize {
     let all = expected_camera_windows(detections, window_ms);

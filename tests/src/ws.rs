@@ -3,12 +3,13 @@
 //! `websockets` package as a client written elsewhere.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use testbed::{Launch, Running};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The `ws://` URL of `path` on a query server.
@@ -210,7 +211,7 @@ async fn read_all(
 /// The Python `websockets` client (`tests/clients/ws_listen.py`), printing one JSON frame per
 /// line and `CLOSED <code> <reason>` at the end.
 pub struct PythonClient {
-    child: Child,
+    process: Running,
     pub output: PathBuf,
 }
 
@@ -228,16 +229,14 @@ impl PythonClient {
             "{python} cannot import websockets: run scripts/test.sh, or `pip install -r tests/clients/requirements.txt`"
         );
         let output = std::env::temp_dir().join(format!("{}.jsonl", crate::unique_name("ws-py")));
-        let file = std::fs::File::create(&output).expect("output file");
-        let child = Command::new(&python)
+        let process = Launch::new(&python)
+            .named("Python client")
             .arg(script)
             .arg(url)
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(Stdio::inherit())
+            .stdout_to(&output)
             .spawn()
             .expect("start the Python client");
-        PythonClient { child, output }
+        PythonClient { process, output }
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -250,22 +249,6 @@ impl PythonClient {
 
     /// Waits for the client to exit (it does when the server closes the session).
     pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-}
-
-impl Drop for PythonClient {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.process.wait(timeout).ok()
     }
 }

@@ -4,34 +4,11 @@
 
 use std::time::Duration;
 
-use e2e_tests::api::{HttpResponse, QueryServer};
+use e2e_tests::api::{assert_error, QueryServer, Refusal};
 use e2e_tests::db::TestDb;
 use serde_json::{json, Value};
 
 const KEY: &str = "test-key";
-
-fn admin(server: &QueryServer, method: &str, path: &str, body: Option<&Value>) -> HttpResponse {
-    let text = body.map(Value::to_string);
-    server
-        .request(
-            method,
-            path,
-            &[("X-Admin-Token", KEY), ("Content-Type", "application/json")],
-            text.as_deref(),
-        )
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-}
-
-fn assert_error(response: &HttpResponse, status: u16, mentions: &str) {
-    assert_eq!(response.status, status, "{}", response.text());
-    let body = response.json();
-    assert_eq!(body["status"], status);
-    let message = body["error"].as_str().expect("error message");
-    assert!(
-        message.contains(mentions),
-        "{message:?} should mention {mentions:?}"
-    );
-}
 
 #[test]
 fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
@@ -42,8 +19,7 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     let mut client = db.client();
 
     // Auth: missing 401, wrong 403, both header forms accepted.
-    let none = server.get("/api/admin/thresholds").expect("no token");
-    assert_error(&none, 401, "token");
+    server.refuses(&Refusal::table(&[("/api/admin/thresholds", 401, "token")]));
     let wrong = server
         .request(
             "GET",
@@ -64,7 +40,7 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     assert_eq!(bearer.status, 200, "{}", bearer.text());
 
     // Thresholds: the defaults, then a partial update that lands in the row.
-    let current = admin(&server, "GET", "/api/admin/thresholds", None).json();
+    let current = server.admin("GET", "/api/admin/thresholds", None).json();
     assert_eq!(current["moderate"], 0.35);
     assert_eq!(current["severe"], 0.75);
     assert_eq!(current["lane_capacity_per_window"], 8.0);
@@ -72,8 +48,7 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
         .as_str()
         .expect("updated_at")
         .ends_with('Z'));
-    let put = admin(
-        &server,
+    let put = server.admin(
         "PUT",
         "/api/admin/thresholds",
         Some(
@@ -100,26 +75,26 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     assert_eq!(row.get::<_, Option<String>>(4).as_deref(), Some("ops"));
     assert!(row.get::<_, bool>(5));
     // Invalid values are 422s naming the field, checked against the stored row, and change nothing.
-    for (body, field) in [
-        (json!({"high": 0.2}), "high"),
-        (json!({"severe": 1.2}), "severe"),
-        (json!({"moderate": 0}), "moderate"),
-        (
-            json!({"speed_weight": 0, "density_weight": 0}),
-            "speed_weight",
-        ),
-        (json!({"density_weight": -1}), "density_weight"),
-        (
-            json!({"lane_capacity_per_window": 0}),
-            "lane_capacity_per_window",
-        ),
-        (json!({"bogus": 1}), "bogus"),
-        (json!({"moderate": "high"}), "invalid"),
-        (json!({}), "at least one"),
-    ] {
-        let response = admin(&server, "PUT", "/api/admin/thresholds", Some(&body));
-        assert_error(&response, 422, field);
-    }
+    server.refuses(
+        &[
+            (json!({"high": 0.2}), "high"),
+            (json!({"severe": 1.2}), "severe"),
+            (json!({"moderate": 0}), "moderate"),
+            (
+                json!({"speed_weight": 0, "density_weight": 0}),
+                "speed_weight",
+            ),
+            (json!({"density_weight": -1}), "density_weight"),
+            (
+                json!({"lane_capacity_per_window": 0}),
+                "lane_capacity_per_window",
+            ),
+            (json!({"bogus": 1}), "bogus"),
+            (json!({"moderate": "high"}), "invalid"),
+            (json!({}), "at least one"),
+        ]
+        .map(|(body, field)| Refusal::admin("PUT", "/api/admin/thresholds", body, 422, field)),
+    );
     let not_json = server
         .request(
             "PUT",
@@ -137,8 +112,7 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
 
     // Zones: create, list, update (partial, null clears), delete, 404s and 400s.
     let polygon = json!({"type": "Polygon", "coordinates": [[[0, 0], [0, 1], [1, 1], [0, 0]]]});
-    let created = admin(
-        &server,
+    let created = server.admin(
         "POST",
         "/api/admin/zones",
         Some(
@@ -151,45 +125,27 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     assert_eq!(zone["name"], "Downtown");
     assert_eq!(zone["camera_ids"], json!(["cam_01", "cam_02"]));
     assert_eq!(zone["polygon"], polygon);
-    let second = admin(
-        &server,
-        "POST",
-        "/api/admin/zones",
-        Some(&json!({"name": "Bridge"})),
-    );
+    let second = server.admin("POST", "/api/admin/zones", Some(&json!({"name": "Bridge"})));
     assert_eq!(second.status, 201);
     let second_id = second.json()["zone_id"].as_i64().expect("id");
-    assert_error(
-        &admin(
-            &server,
+    server.refuses(&[
+        Refusal::admin("POST", "/api/admin/zones", json!({"name": ""}), 422, "name"),
+        Refusal::admin(
             "POST",
             "/api/admin/zones",
-            Some(&json!({"name": ""})),
+            json!({"description": "x"}),
+            422,
+            "name",
         ),
-        422,
-        "name",
-    );
-    assert_error(
-        &admin(
-            &server,
+        Refusal::admin(
             "POST",
             "/api/admin/zones",
-            Some(&json!({"description": "x"})),
+            json!({"name": "x", "polygon": [1, 2]}),
+            422,
+            "polygon",
         ),
-        422,
-        "name",
-    );
-    assert_error(
-        &admin(
-            &server,
-            "POST",
-            "/api/admin/zones",
-            Some(&json!({"name": "x", "polygon": [1, 2]})),
-        ),
-        422,
-        "polygon",
-    );
-    let list = admin(&server, "GET", "/api/admin/zones", None).json();
+    ]);
+    let list = server.admin("GET", "/api/admin/zones", None).json();
     let ids: Vec<i64> = list["items"]
         .as_array()
         .expect("items")
@@ -198,11 +154,10 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
         .collect();
     assert_eq!(ids, vec![id, second_id]);
     assert_eq!(list["next_offset"], Value::Null);
-    let paged = admin(&server, "GET", "/api/admin/zones?limit=1", None).json();
+    let paged = server.admin("GET", "/api/admin/zones?limit=1", None).json();
     assert_eq!(paged["items"].as_array().expect("items").len(), 1);
     assert_eq!(paged["next_offset"], 1);
-    let updated = admin(
-        &server,
+    let updated = server.admin(
         "PUT",
         &format!("/api/admin/zones/{id}"),
         Some(&json!({"camera_ids": ["cam_03"], "description": null})),
@@ -218,35 +173,33 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
         .expect("zone row")
         .get(0);
     assert_eq!(stored, vec!["cam_03".to_owned()]);
-    assert_error(
-        &admin(
-            &server,
+    server.refuses(&[
+        Refusal::admin(
             "PUT",
             "/api/admin/zones/999999",
-            Some(&json!({"name": "x"})),
+            json!({"name": "x"}),
+            404,
+            "999999",
         ),
-        404,
-        "999999",
-    );
-    assert_error(
-        &admin(
-            &server,
+        Refusal::admin(
             "PUT",
             "/api/admin/zones/abc",
-            Some(&json!({"name": "x"})),
+            json!({"name": "x"}),
+            400,
+            "zone_id",
         ),
-        400,
-        "zone_id",
-    );
-    let deleted = admin(&server, "DELETE", &format!("/api/admin/zones/{id}"), None);
+    ]);
+    let deleted = server.admin("DELETE", &format!("/api/admin/zones/{id}"), None);
     assert_eq!(deleted.status, 204);
     assert!(deleted.body.is_empty());
     assert_eq!(
-        admin(&server, "DELETE", &format!("/api/admin/zones/{id}"), None).status,
+        server
+            .admin("DELETE", &format!("/api/admin/zones/{id}"), None)
+            .status,
         404
     );
     assert_eq!(
-        admin(&server, "DELETE", "/api/admin/zones/x", None).status,
+        server.admin("DELETE", "/api/admin/zones/x", None).status,
         400
     );
 
@@ -255,8 +208,7 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     listener
         .batch_execute("LISTEN b2_cameras; LISTEN b2_broadcast;")
         .expect("listen");
-    let created = admin(
-        &server,
+    let created = server.admin(
         "PUT",
         "/api/admin/cameras/cam_09",
         Some(
@@ -265,8 +217,7 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     );
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["lanes"], 3);
-    let updated = admin(
-        &server,
+    let updated = server.admin(
         "PUT",
         "/api/admin/cameras/cam_09",
         Some(&json!({"free_flow_speed_kmh": 60, "road_segment": "main-st"})),
@@ -277,26 +228,18 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     assert_eq!(camera["lanes"], 3);
     assert_eq!(camera["free_flow_speed_kmh"], 60.0);
     assert_eq!(camera["road_segment"], "main-st");
-    for (body, field) in [
-        (json!({"lanes": 0}), "lanes"),
-        (json!({"metres_per_pixel": -1}), "metres_per_pixel"),
-        (json!({"free_flow_speed_kmh": 0}), "free_flow_speed_kmh"),
-        (json!({"latitude": 91}), "latitude"),
-        (json!({"colour": "red"}), "colour"),
-    ] {
-        assert_error(
-            &admin(&server, "PUT", "/api/admin/cameras/cam_09", Some(&body)),
-            422,
-            field,
-        );
-    }
-    admin(
-        &server,
-        "PUT",
-        "/api/admin/cameras/cam_01",
-        Some(&json!({})),
+    server.refuses(
+        &[
+            (json!({"lanes": 0}), "lanes"),
+            (json!({"metres_per_pixel": -1}), "metres_per_pixel"),
+            (json!({"free_flow_speed_kmh": 0}), "free_flow_speed_kmh"),
+            (json!({"latitude": 91}), "latitude"),
+            (json!({"colour": "red"}), "colour"),
+        ]
+        .map(|(body, field)| Refusal::admin("PUT", "/api/admin/cameras/cam_09", body, 422, field)),
     );
-    let cameras = admin(&server, "GET", "/api/admin/cameras", None);
+    server.admin("PUT", "/api/admin/cameras/cam_01", Some(&json!({})));
+    let cameras = server.admin("GET", "/api/admin/cameras", None);
     assert_eq!(cameras.status, 200);
     let listed: Vec<String> = cameras.json()["items"]
         .as_array()
@@ -314,44 +257,29 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
     assert_eq!(listed, vec!["cam_01".to_owned(), "cam_09".to_owned()]);
 
     // Broadcast: a NOTIFY on b2_broadcast with the message.
-    let queued = admin(
-        &server,
+    let queued = server.admin(
         "POST",
         "/api/admin/notifications/broadcast",
         Some(&json!({"message": "Lane 2 closed", "level": "warning", "title": "Works"})),
     );
     assert_eq!(queued.status, 202, "{}", queued.text());
     assert_eq!(queued.json()["status"], "queued");
-    assert_error(
-        &admin(
-            &server,
-            "POST",
-            "/api/admin/notifications/broadcast",
-            Some(&json!({"message": "x", "level": "loud"})),
-        ),
-        422,
-        "level",
-    );
-    assert_error(
-        &admin(
-            &server,
-            "POST",
-            "/api/admin/notifications/broadcast",
-            Some(&json!({"message": " "})),
-        ),
-        422,
-        "message",
-    );
     let huge = "\u{1F6A7}".repeat(1900);
-    assert_error(
-        &admin(
-            &server,
-            "POST",
-            "/api/admin/notifications/broadcast",
-            Some(&json!({"message": huge})),
-        ),
-        422,
-        "bytes",
+    server.refuses(
+        &[
+            (json!({"message": "x", "level": "loud"}), "level"),
+            (json!({"message": " "}), "message"),
+            (json!({"message": huge}), "bytes"),
+        ]
+        .map(|(body, field)| {
+            Refusal::admin(
+                "POST",
+                "/api/admin/notifications/broadcast",
+                body,
+                422,
+                field,
+            )
+        }),
     );
     let mut camera_notices = 0;
     let mut broadcasts = Vec::new();
@@ -385,7 +313,7 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
             None,
         )
         .expect("closed");
-    assert_error(&response, 403, "ADMIN_API_KEY");
+    assert_error(&response, "GET /api/admin/thresholds", 403, "ADMIN_API_KEY");
 }
 
 #[test]
@@ -395,36 +323,38 @@ fn forecast_validation_and_api_description() {
 
     // Forecast: parameters are validated first; then 503 explains the missing model bundle.
     let get = |path: &str| server.get(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert_error(&get("/api/predict/congestion"), 400, "camera_id");
-    assert_error(
-        &get("/api/predict/congestion?camera_id=cam_01&horizon_minutes=0"),
-        400,
-        "horizon_minutes",
-    );
-    assert_error(
-        &get("/api/predict/congestion?camera_id=cam_01&horizon_minutes=61"),
-        400,
-        "horizon_minutes",
-    );
-    assert_error(
-        &get("/api/predict/congestion?camera_id=cam_01&lookback_minutes=x"),
-        400,
-        "lookback_minutes",
-    );
-    assert_error(
-        &get("/api/predict/congestion?camera_id=cam_01&lookback_minutes=241"),
-        400,
-        "lookback_minutes",
-    );
-    assert_error(&get("/api/predict/congestion?camera_id=nope"), 404, "nope");
-    admin(
-        &server,
-        "PUT",
-        "/api/admin/cameras/cam_01",
-        Some(&json!({})),
-    );
+    server.refuses(&Refusal::table(&[
+        ("/api/predict/congestion", 400, "camera_id"),
+        (
+            "/api/predict/congestion?camera_id=cam_01&horizon_minutes=0",
+            400,
+            "horizon_minutes",
+        ),
+        (
+            "/api/predict/congestion?camera_id=cam_01&horizon_minutes=61",
+            400,
+            "horizon_minutes",
+        ),
+        (
+            "/api/predict/congestion?camera_id=cam_01&lookback_minutes=x",
+            400,
+            "lookback_minutes",
+        ),
+        (
+            "/api/predict/congestion?camera_id=cam_01&lookback_minutes=241",
+            400,
+            "lookback_minutes",
+        ),
+        ("/api/predict/congestion?camera_id=nope", 404, "nope"),
+    ]));
+    server.admin("PUT", "/api/admin/cameras/cam_01", Some(&json!({})));
     let unavailable = get("/api/predict/congestion?camera_id=cam_01");
-    assert_error(&unavailable, 503, "no forecast model bundle is loaded");
+    assert_error(
+        &unavailable,
+        "GET /api/predict/congestion?camera_id=cam_01",
+        503,
+        "no forecast model bundle is loaded",
+    );
     let body = unavailable.json();
     assert!(body["error"]
         .as_str()

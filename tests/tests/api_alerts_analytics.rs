@@ -8,35 +8,8 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use postgres::Client;
 use serde_json::Value;
 
-use e2e_tests::api::{seeded_database, HttpResponse, QueryServer};
-
-fn get(server: &QueryServer, path: &str) -> HttpResponse {
-    server
-        .get(path)
-        .unwrap_or_else(|e| panic!("GET {path} failed: {e}"))
-}
-
-fn ok(server: &QueryServer, path: &str) -> Value {
-    let r = get(server, path);
-    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
-    r.json()
-}
-
-/// Fails unless the response has `status` and an error body mentioning `mentions`.
-fn assert_error(r: &HttpResponse, what: &str, status: u16, mentions: &str) {
-    assert_eq!(r.status, status, "{what}: {}", r.text());
-    let body = r.json();
-    assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{what}");
-    let message = body["error"].as_str().expect("error message");
-    assert!(
-        message.contains(mentions),
-        "{what}: {message:?} should mention {mentions:?}"
-    );
-}
-
-fn fails(server: &QueryServer, path: &str, status: u16, mentions: &str) {
-    assert_error(&get(server, path), &format!("GET {path}"), status, mentions);
-}
+use e2e_tests::api::{assert_error, seeded_database, HttpResponse, QueryServer, Refusal};
+use e2e_tests::db::active_alert_ids;
 
 fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -99,7 +72,9 @@ fn export(
     server: &QueryServer,
     query: &str,
 ) -> (HttpResponse, Vec<csv::StringRecord>, csv::StringRecord) {
-    let r = get(server, &format!("/api/alerts/export?{query}"));
+    let r = server
+        .get(&format!("/api/alerts/export?{query}"))
+        .expect("export");
     assert_eq!(r.status, 200, "export {query}: {}", r.text());
     let mut reader = csv::Reader::from_reader(r.body.as_slice());
     let header = reader.headers().expect("csv header").clone();
@@ -122,16 +97,8 @@ fn alert_routes_match_the_database() {
     assert!(total >= 2, "the seed must open several alerts, got {total}");
 
     // --- current: active alerts, newest first, every documented field.
-    let active: Vec<i64> = client
-        .query(
-            "SELECT alert_id FROM alerts WHERE status = 'active' ORDER BY opened_at DESC, alert_id DESC",
-            &[],
-        )
-        .expect("active")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let current = ok(&server, "/api/alerts/current");
+    let active = active_alert_ids(&mut client);
+    let current = server.ok("/api/alerts/current");
     assert_eq!(ids(&current["items"]), active);
     assert_eq!(current["count"].as_u64(), Some(active.len() as u64));
     assert_eq!(current["limit"].as_i64(), Some(100));
@@ -160,7 +127,7 @@ fn alert_routes_match_the_database() {
     }
 
     // --- history: the default range (last 24 h) holds every seeded alert.
-    let history = ok(&server, "/api/alerts/history");
+    let history = server.ok("/api/alerts/history");
     let now = Utc::now();
     let all = sql_alert_ids(
         &mut client,
@@ -212,7 +179,7 @@ fn alert_routes_match_the_database() {
         ("type=congestion", None, None, Some("congestion")),
         ("type=no_such_type", None, None, Some("no_such_type")),
     ] {
-        let body = ok(&server, &format!("/api/alerts/history?{range}&{query}"));
+        let body = server.ok(&format!("/api/alerts/history?{range}&{query}"));
         let expected = sql_alert_ids(&mut client, from, to, severity, segment, kind);
         assert_eq!(ids(&body["items"]), expected, "history {query}");
     }
@@ -224,10 +191,9 @@ fn alert_routes_match_the_database() {
         .ok()
         .map(|r| r.get(0));
     if let Some(segment) = segment.as_deref() {
-        let body = ok(
-            &server,
-            &format!("/api/alerts/history?{range}&road_segment={segment}"),
-        );
+        let body = server.ok(&format!(
+            "/api/alerts/history?{range}&road_segment={segment}"
+        ));
         let expected = sql_alert_ids(&mut client, from, to, None, Some(segment), None);
         assert!(!expected.is_empty());
         assert_eq!(ids(&body["items"]), expected, "road_segment filter");
@@ -237,33 +203,26 @@ fn alert_routes_match_the_database() {
         .query_one("SELECT min(opened_at) FROM alerts", &[])
         .expect("min")
         .get(0);
-    let before = ok(
-        &server,
-        &format!(
-            "/api/alerts/history?from={}&to={}",
-            iso(earliest - Duration::hours(1)),
-            iso(earliest - Duration::milliseconds(1))
-        ),
-    );
+    let before = server.ok(&format!(
+        "/api/alerts/history?from={}&to={}",
+        iso(earliest - Duration::hours(1)),
+        iso(earliest - Duration::milliseconds(1))
+    ));
     assert_eq!(before["count"].as_u64(), Some(0));
-    let touching = ok(
-        &server,
-        &format!(
-            "/api/alerts/history?from={}&to={}",
-            iso(earliest - Duration::hours(1)),
-            iso(earliest)
-        ),
-    );
+    let touching = server.ok(&format!(
+        "/api/alerts/history?from={}&to={}",
+        iso(earliest - Duration::hours(1)),
+        iso(earliest)
+    ));
     assert!(touching["count"].as_u64().expect("count") >= 1);
 
     // Paging: limit 1 walks the same list.
     let mut walked = Vec::new();
     let mut offset = 0;
     loop {
-        let body = ok(
-            &server,
-            &format!("/api/alerts/history?{range}&limit=1&offset={offset}"),
-        );
+        let body = server.ok(&format!(
+            "/api/alerts/history?{range}&limit=1&offset={offset}"
+        ));
         assert_eq!(body["limit"].as_i64(), Some(1));
         walked.extend(ids(&body["items"]));
         match body["next_offset"].as_i64() {
@@ -277,19 +236,20 @@ fn alert_routes_match_the_database() {
     );
 
     // Errors name the parameter.
-    fails(&server, "/api/alerts/history?severity=LOW", 400, "severity");
-    fails(&server, "/api/alerts/history?from=yesterday", 400, "from");
-    fails(&server, "/api/alerts/history?to=2026-13-45", 400, "to");
-    fails(
-        &server,
-        "/api/alerts/history?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
-        400,
-        "from",
-    );
-    fails(&server, "/api/alerts/history?limit=0", 400, "limit");
-    fails(&server, "/api/alerts/history?limit=1001", 400, "limit");
-    fails(&server, "/api/alerts/history?offset=-1", 400, "offset");
-    fails(&server, "/api/alerts/export?severity=bad", 400, "severity");
+    server.refuses(&Refusal::table(&[
+        ("/api/alerts/history?severity=LOW", 400, "severity"),
+        ("/api/alerts/history?from=yesterday", 400, "from"),
+        ("/api/alerts/history?to=2026-13-45", 400, "to"),
+        (
+            "/api/alerts/history?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            400,
+            "from",
+        ),
+        ("/api/alerts/history?limit=0", 400, "limit"),
+        ("/api/alerts/history?limit=1001", 400, "limit"),
+        ("/api/alerts/history?offset=-1", 400, "offset"),
+        ("/api/alerts/export?severity=bad", 400, "severity"),
+    ]));
 
     // --- acknowledge: open route, first acknowledger kept, errors by kind.
     let target = active.first().copied().unwrap_or(all[0]);
@@ -351,7 +311,7 @@ fn alert_routes_match_the_database() {
     let bad_json = post_ack(&server, &target.to_string(), r#"{"admin_id": "#);
     assert_eq!(bad_json.status, 400, "{}", bad_json.text());
     // The acknowledgement shows in the lists.
-    let current = ok(&server, "/api/alerts/current");
+    let current = server.ok("/api/alerts/current");
     if let Some(item) = current["items"]
         .as_array()
         .expect("items")
@@ -429,16 +389,12 @@ fn alert_routes_match_the_database() {
     assert!(bulk
         .iter()
         .all(|r| &r[seg_col] == segment && &r[msg_col] == message));
-    let page = ok(
-        &server,
-        &format!("/api/alerts/history?{range}&type=bulk&limit=1000"),
-    );
+    let page = server.ok(&format!("/api/alerts/history?{range}&type=bulk&limit=1000"));
     assert_eq!(page["count"].as_u64(), Some(1000));
     assert_eq!(page["next_offset"].as_i64(), Some(1000));
-    let rest = ok(
-        &server,
-        &format!("/api/alerts/history?{range}&type=bulk&limit=1000&offset=1000"),
-    );
+    let rest = server.ok(&format!(
+        "/api/alerts/history?{range}&type=bulk&limit=1000&offset=1000"
+    ));
     assert_eq!(rest["count"].as_i64(), Some(BULK - 1000));
     assert!(rest["next_offset"].is_null());
 }
@@ -639,42 +595,33 @@ fn analytics_routes_match_the_database() {
         all.vehicles > 0 && all.cameras.len() == 3,
         "seeded data present"
     );
-    let body = ok(
-        &server,
-        &format!(
-            "/api/analytics/metrics?start={}&end={}",
-            iso(start),
-            iso(end)
-        ),
-    );
+    let body = server.ok(&format!(
+        "/api/analytics/metrics?start={}&end={}",
+        iso(start),
+        iso(end)
+    ));
     assert_eq!(body["start"], iso(start));
     assert_eq!(body["end"], iso(end));
     assert_metrics(&body, &all, "whole period");
-    let default = ok(&server, "/api/analytics/metrics");
+    let default = server.ok("/api/analytics/metrics");
     assert_eq!(default["total_vehicles"].as_i64(), Some(all.vehicles));
     assert_eq!(default["windows"].as_i64(), Some(all.windows));
-    let empty = ok(
-        &server,
-        "/api/analytics/metrics?start=2020-01-01T00:00:00Z&end=2020-01-02T00:00:00Z",
-    );
+    let empty =
+        server.ok("/api/analytics/metrics?start=2020-01-01T00:00:00Z&end=2020-01-02T00:00:00Z");
     assert_eq!(empty["windows"].as_i64(), Some(0));
     assert!(empty["avg_speed_kmh"].is_null() && empty["peak_window"].is_null());
-    fails(
-        &server,
-        "/api/analytics/metrics?start=garbage",
-        400,
-        "start",
-    );
-    fails(
-        &server,
-        &format!(
-            "/api/analytics/metrics?start={}&end={}",
-            iso(end),
-            iso(start)
+    server.refuses(&[
+        Refusal::new("/api/analytics/metrics?start=garbage", 400, "start"),
+        Refusal::new(
+            format!(
+                "/api/analytics/metrics?start={}&end={}",
+                iso(end),
+                iso(start)
+            ),
+            400,
+            "start",
         ),
-        400,
-        "start",
-    );
+    ]);
 
     // --- compare: two halves; each side equals its own metrics call, deltas are b - a.
     let middle = first + (last - first) / 2;
@@ -685,23 +632,17 @@ fn analytics_routes_match_the_database() {
         iso(middle),
         iso(end)
     );
-    let compare = ok(&server, &format!("/api/analytics/compare?{query}"));
-    let a = ok(
-        &server,
-        &format!(
-            "/api/analytics/metrics?start={}&end={}",
-            iso(start),
-            iso(middle)
-        ),
-    );
-    let b = ok(
-        &server,
-        &format!(
-            "/api/analytics/metrics?start={}&end={}",
-            iso(middle),
-            iso(end)
-        ),
-    );
+    let compare = server.ok(&format!("/api/analytics/compare?{query}"));
+    let a = server.ok(&format!(
+        "/api/analytics/metrics?start={}&end={}",
+        iso(start),
+        iso(middle)
+    ));
+    let b = server.ok(&format!(
+        "/api/analytics/metrics?start={}&end={}",
+        iso(middle),
+        iso(end)
+    ));
     assert_metrics(
         &compare["a"],
         &expected(&mut client, start, middle),
@@ -744,14 +685,11 @@ fn analytics_routes_match_the_database() {
     }
     assert!(compare["deltas"]["total_vehicles"]["delta"].is_i64());
     // A period with no data against one with data: percent change is undefined.
-    let vs_empty = ok(
-        &server,
-        &format!(
-            "/api/analytics/compare?start_a=2020-01-01&end_a=2020-01-02&start_b={}&end_b={}",
-            iso(start),
-            iso(end)
-        ),
-    );
+    let vs_empty = server.ok(&format!(
+        "/api/analytics/compare?start_a=2020-01-01&end_a=2020-01-02&start_b={}&end_b={}",
+        iso(start),
+        iso(end)
+    ));
     assert_eq!(
         vs_empty["deltas"]["total_vehicles"]["delta"].as_i64(),
         Some(all.vehicles)
@@ -763,16 +701,14 @@ fn analytics_routes_match_the_database() {
             .split('&')
             .filter(|kv| !kv.starts_with(&format!("{missing}=")))
             .collect();
-        fails(
-            &server,
-            &format!("/api/analytics/compare?{}", partial.join("&")),
+        server.refuses(&[Refusal::new(
+            format!("/api/analytics/compare?{}", partial.join("&")),
             400,
             missing,
-        );
+        )]);
     }
-    fails(
-        &server,
-        &format!(
+    server.refuses(&[Refusal::new(
+        format!(
             "/api/analytics/compare?start_a={}&end_a={}&start_b={}&end_b={}",
             iso(start),
             iso(end),
@@ -781,17 +717,16 @@ fn analytics_routes_match_the_database() {
         ),
         400,
         "start_b",
-    );
+    )]);
 
     // --- PDF: a real document whose text carries the KPIs.
-    let r = get(
-        &server,
-        &format!(
+    let r = server
+        .get(&format!(
             "/api/analytics/report/pdf?start={}&end={}",
             iso(start),
             iso(end)
-        ),
-    );
+        ))
+        .expect("report");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/pdf"));
     let disposition = r.header("content-disposition").unwrap_or_default();
@@ -827,8 +762,12 @@ fn analytics_routes_match_the_database() {
         assert!(text.contains(level), "{level} missing from the report");
     }
     // The default period renders too.
-    let default_pdf = get(&server, "/api/analytics/report/pdf");
+    let default_pdf = server.get("/api/analytics/report/pdf").expect("report");
     assert_eq!(default_pdf.status, 200);
     lopdf::Document::load_mem(&default_pdf.body).expect("default report is a valid PDF");
-    fails(&server, "/api/analytics/report/pdf?end=nope", 400, "end");
+    server.refuses(&Refusal::table(&[(
+        "/api/analytics/report/pdf?end=nope",
+        400,
+        "end",
+    )]));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bench::harness::seed_lanes::{seed_lanes, LaneSimConfig};
 use e2e_tests::api::QueryServer;
 use e2e_tests::db::TestDb;
-use e2e_tests::process::workspace_binary;
+use e2e_tests::workspace_binary;
 use serde_json::Value;
 
 #[test]

@@ -5,36 +5,16 @@ use chrono::{DateTime, Utc};
 use postgres::Client;
 use serde_json::Value;
 
-use e2e_tests::api::{seeded_database, HttpResponse, QueryServer};
+use e2e_tests::api::{seeded_database, QueryServer, Refusal};
 use e2e_tests::db::{count, TestDb};
 
 const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
 
-fn get(server: &QueryServer, path: &str) -> HttpResponse {
-    server
-        .get(path)
-        .unwrap_or_else(|e| panic!("GET {path} failed: {e}"))
-}
-
+/// A 200 JSON answer whose timestamps are all UTC with a `Z` suffix.
 fn ok(server: &QueryServer, path: &str) -> Value {
-    let r = get(server, path);
-    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
-    let body = r.json();
+    let body = server.ok(path);
     assert_utc_z(&body, path);
     body
-}
-
-/// Fails unless `path` answers `status` with an error body naming `mentions`.
-fn fails(server: &QueryServer, path: &str, status: u16, mentions: &str) {
-    let r = get(server, path);
-    assert_eq!(r.status, status, "GET {path}: {}", r.text());
-    let body = r.json();
-    assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{path}");
-    let message = body["error"].as_str().expect("error message");
-    assert!(
-        message.contains(mentions),
-        "GET {path}: {message:?} should mention {mentions:?}"
-    );
 }
 
 /// Every string that is a timestamp is UTC with a `Z` suffix.
@@ -170,12 +150,11 @@ fn read_routes_match_sql() {
         assert_eq!(lane_ids, expected_lanes, "{id} lanes");
         assert!(lanes.iter().all(|l| ts(&l["window_start"]) == *start));
     }
-    fails(
-        &server,
+    server.refuses(&Refusal::table(&[(
         "/metrics/current?camera_id=cam_idle",
         404,
         "no metrics",
-    );
+    )]));
 
     // GET /metrics/history: count and order match SQL over an explicit range.
     let (first, last): (DateTime<Utc>, DateTime<Utc>) = {
@@ -476,30 +455,27 @@ fn read_route_errors_and_empty_state() {
         .expect("camera");
     let server = QueryServer::start(&db.url, None, &[]);
 
-    fails(&server, "/metrics/current", 400, "camera_id");
-    fails(&server, "/metrics/current?camera_id=", 400, "camera_id");
-    fails(&server, "/metrics/current?camera_id=nope", 404, "nope");
-    fails(
-        &server,
-        "/metrics/current?camera_id=cam_quiet",
-        404,
-        "no metrics",
-    );
-    fails(&server, "/metrics/history", 400, "camera_id");
-    fails(&server, "/metrics/history?camera_id=nope", 404, "nope");
+    server.refuses(&Refusal::table(&[
+        ("/metrics/current", 400, "camera_id"),
+        ("/metrics/current?camera_id=", 400, "camera_id"),
+        ("/metrics/current?camera_id=nope", 404, "nope"),
+        ("/metrics/current?camera_id=cam_quiet", 404, "no metrics"),
+        ("/metrics/history", 400, "camera_id"),
+        ("/metrics/history?camera_id=nope", 404, "nope"),
+    ]));
     let h = "/metrics/history?camera_id=cam_quiet";
-    fails(&server, &format!("{h}&from=yesterday"), 400, "from");
-    fails(&server, &format!("{h}&to=2026-13-45"), 400, "to");
-    fails(
-        &server,
-        &format!("{h}&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
-        400,
-        "from",
+    server.refuses(
+        &[
+            ("&from=yesterday", "from"),
+            ("&to=2026-13-45", "to"),
+            ("&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+            ("&limit=0", "limit"),
+            ("&limit=20001", "limit"),
+            ("&limit=ten", "limit"),
+            ("&offset=-1", "offset"),
+        ]
+        .map(|(query, mentions)| Refusal::new(format!("{h}{query}"), 400, mentions)),
     );
-    fails(&server, &format!("{h}&limit=0"), 400, "limit");
-    fails(&server, &format!("{h}&limit=20001"), 400, "limit");
-    fails(&server, &format!("{h}&limit=ten"), 400, "limit");
-    fails(&server, &format!("{h}&offset=-1"), 400, "offset");
     let empty = ok(
         &server,
         &format!("{h}&limit=20000&from=2026-01-01&to=2026-01-02"),
@@ -508,29 +484,25 @@ fn read_route_errors_and_empty_state() {
     assert_eq!(empty["limit"], 20000);
     assert_eq!(empty["from"], "2026-01-01T00:00:00.000Z");
 
-    fails(&server, "/cameras?limit=0", 400, "limit");
-    fails(&server, "/congestion/current?offset=x", 400, "offset");
-    fails(&server, "/api/dashboard/events?limit=0", 400, "limit");
-    fails(&server, "/api/dashboard/events?limit=501", 400, "limit");
-    fails(&server, "/api/dashboard/events?before=soon", 400, "before");
-    fails(&server, "/api/dashboard/events?skip=3", 400, "skip");
-    fails(
-        &server,
-        "/api/dashboard/events?before=2026-01-01T00:00:00Z&skip=-1",
-        400,
-        "skip",
-    );
-    fails(&server, "/api/dashboard/events?camera_id=nope", 404, "nope");
-    fails(&server, "/api/map/heatmap?minutes=0", 400, "minutes");
-    fails(&server, "/api/map/heatmap?minutes=1441", 400, "minutes");
-    fails(&server, "/api/map/heatmap?minutes=five", 400, "minutes");
-    fails(&server, "/api/map/incidents?severity=LOW", 400, "severity");
-    fails(
-        &server,
-        "/api/map/incidents?severity=extreme",
-        400,
-        "severity",
-    );
+    server.refuses(&Refusal::table(&[
+        ("/cameras?limit=0", 400, "limit"),
+        ("/congestion/current?offset=x", 400, "offset"),
+        ("/api/dashboard/events?limit=0", 400, "limit"),
+        ("/api/dashboard/events?limit=501", 400, "limit"),
+        ("/api/dashboard/events?before=soon", 400, "before"),
+        ("/api/dashboard/events?skip=3", 400, "skip"),
+        (
+            "/api/dashboard/events?before=2026-01-01T00:00:00Z&skip=-1",
+            400,
+            "skip",
+        ),
+        ("/api/dashboard/events?camera_id=nope", 404, "nope"),
+        ("/api/map/heatmap?minutes=0", 400, "minutes"),
+        ("/api/map/heatmap?minutes=1441", 400, "minutes"),
+        ("/api/map/heatmap?minutes=five", 400, "minutes"),
+        ("/api/map/incidents?severity=LOW", 400, "severity"),
+        ("/api/map/incidents?severity=extreme", 400, "severity"),
+    ]));
 
     // A database without traffic: empty lists and zeroed KPIs, never an error.
     let cameras = ok(&server, "/cameras");

@@ -153,7 +153,7 @@ fn shared_http_behaviour() {
 
     // Metrics are labelled by route template, not raw path.
     server.get("/metrics/history?camera_id=x").expect("history");
-    let metrics = server.get("/metrics").expect("metrics").text();
+    let metrics = server.metrics();
     assert!(
         metrics.contains(
             r#"b2_api_requests_total{method="GET",route="/metrics/history",status="404"}"#

@@ -17,12 +17,13 @@ use e2e_tests::db::{count, metrics_snapshot, TestDb};
 use e2e_tests::owned_postgres::OwnedPostgres;
 use e2e_tests::pgproxy::PgProxy;
 use e2e_tests::runs::{
-    assert_same_rows, deterministic, duplicate_events, run_to_completion, wait_complete,
+    assert_matches_uninterrupted_run, deterministic, duplicate_events, run_to_completion,
+    wait_complete, wait_first_commit,
 };
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
-    closable_camera_windows, produce, read_topic, recent_start_ms, sim_config, simulate,
-    valid_detections, with_closing_sentinels,
+    closable_camera_windows, closing_traffic, produce, read_topic, recent_start_ms, sim_config,
+    simulate, valid_detections, with_closing_sentinels, ClosingTraffic,
 };
 use e2e_tests::{unique_name, wait_for};
 use operators::event::{decode_message, encode_detection};
@@ -233,32 +234,28 @@ fn hostile_clocks_are_dropped_before_they_move_a_watermark() {
     );
 }
 
-/// Six cameras over three partitions, produced in `chunks` parts.
-fn stream(seed: u64, seconds: i64) -> Vec<SimMessage> {
-    with_closing_sentinels(simulate(
+/// Six cameras over three partitions, produced in parts around the faults.
+fn stream(seed: u64, seconds: i64) -> ClosingTraffic {
+    closing_traffic(
         sim_config(6, 40.0, seed),
         recent_start_ms(10),
         seconds * 1_000,
-    ))
+    )
 }
 
 #[test]
 fn a_standby_takes_over_from_a_killed_pipeline_and_rows_match() {
     let broker = Broker::get();
     let topic = unique_name("standby");
-    let messages = stream(31, 60);
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
+    let traffic = stream(31, 60);
     bench::kafka::ensure_topic(&broker.brokers, &topic, 3).expect("topic");
-    let chunks: Vec<_> = messages.chunks(messages.len() / 6 + 1).collect();
+    let chunks = traffic.parts(6);
 
     let db = TestDb::migrated("b2_standby");
     let mut active = deterministic(&db.url, &broker.brokers, &topic, 2).start();
     produce(&broker.brokers, &topic, 3, chunks[0]);
     let mut client = db.client();
-    wait_for("a first commit", Duration::from_secs(60), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
-    });
+    wait_first_commit(&mut client);
     let mut standby = deterministic(&db.url, &broker.brokers, &topic, 2).start();
     wait_for(
         "the second pipeline to wait as a standby",
@@ -290,34 +287,31 @@ fn a_standby_takes_over_from_a_killed_pipeline_and_rows_match() {
     for chunk in &chunks[3..] {
         produce(&broker.brokers, &topic, 3, chunk);
     }
-    wait_complete(&db.url, detections.len(), windows, &mut standby);
+    wait_complete(&db.url, traffic.events, traffic.windows, &mut standby);
     assert!(standby.terminate(Duration::from_secs(30)).success());
 
-    let reference = TestDb::migrated("b2_standby_ref");
-    run_to_completion(
-        &reference,
+    assert_matches_uninterrupted_run(
+        &db.url,
+        "b2_standby_ref",
         &broker.brokers,
         &topic,
         2,
-        detections.len(),
-        windows,
+        traffic.events,
+        traffic.windows,
     );
-    assert_same_rows(&db.url, &reference);
 }
 
 #[test]
 fn a_pipeline_whose_lease_was_taken_stops_with_a_non_zero_exit() {
     let broker = Broker::get();
     let topic = unique_name("fenced");
-    let messages = stream(5, 20);
+    let messages = stream(5, 20).messages;
     let (first, rest) = messages.split_at(messages.len() / 2);
     let db = TestDb::migrated("b2_fenced");
     produce(&broker.brokers, &topic, 2, first);
     let mut pipeline = deterministic(&db.url, &broker.brokers, &topic, 1).start();
     let mut client = db.client();
-    wait_for("a first commit", Duration::from_secs(60), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
-    });
+    wait_first_commit(&mut client);
     // What a second pipeline does when it takes the group over.
     client
         .execute(
@@ -345,20 +339,16 @@ fn a_pipeline_whose_lease_was_taken_stops_with_a_non_zero_exit() {
 fn a_connection_cut_after_commit_does_not_duplicate_the_batch() {
     let broker = Broker::get();
     let topic = unique_name("ambiguous");
-    let messages = stream(8, 40);
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
+    let traffic = stream(8, 40);
     bench::kafka::ensure_topic(&broker.brokers, &topic, 3).expect("topic");
-    let chunks: Vec<_> = messages.chunks(messages.len() / 8 + 1).collect();
+    let chunks = traffic.parts(8);
 
     let db = TestDb::migrated("b2_ambiguous");
     let proxy = PgProxy::start(&host_port(&db.url));
     let mut pipeline = deterministic(&proxy.url_for(&db.url), &broker.brokers, &topic, 2).start();
     produce(&broker.brokers, &topic, 3, chunks[0]);
     let mut client = db.client();
-    wait_for("a first commit", Duration::from_secs(60), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
-    });
+    wait_first_commit(&mut client);
     proxy.cut_next_commits(3);
     for chunk in &chunks[1..] {
         produce(&broker.brokers, &topic, 3, chunk);
@@ -367,7 +357,7 @@ fn a_connection_cut_after_commit_does_not_duplicate_the_batch() {
     wait_for("three commits cut", Duration::from_secs(60), || {
         (proxy.commits_cut() == 3).then_some(())
     });
-    wait_complete(&db.url, detections.len(), windows, &mut pipeline);
+    wait_complete(&db.url, traffic.events, traffic.windows, &mut pipeline);
     let log = pipeline.log();
     assert!(
         log.contains("sink_commit_ambiguous") && log.contains("landed=true"),
@@ -375,26 +365,23 @@ fn a_connection_cut_after_commit_does_not_duplicate_the_batch() {
     );
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    let reference = TestDb::migrated("b2_ambiguous_ref");
-    run_to_completion(
-        &reference,
+    assert_matches_uninterrupted_run(
+        &db.url,
+        "b2_ambiguous_ref",
         &broker.brokers,
         &topic,
         2,
-        detections.len(),
-        windows,
+        traffic.events,
+        traffic.windows,
     );
-    assert_same_rows(&db.url, &reference);
 }
 
 #[test]
 fn a_cut_network_path_stalls_commits_and_loses_nothing() {
     let broker = Broker::get();
     let topic = unique_name("netcut");
-    let messages = stream(12, 40);
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
-    let (first, rest) = messages.split_at(messages.len() / 3);
+    let traffic = stream(12, 40);
+    let (first, rest) = traffic.messages.split_at(traffic.messages.len() / 3);
     produce(&broker.brokers, &topic, 2, first);
 
     let db = TestDb::migrated("b2_netcut");
@@ -403,9 +390,7 @@ fn a_cut_network_path_stalls_commits_and_loses_nothing() {
         .env("HEALTH_COMMIT_STALL_SECONDS", "2")
         .start();
     let mut client = db.client();
-    wait_for("a first commit", Duration::from_secs(60), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
-    });
+    wait_first_commit(&mut client);
     proxy.partition();
     produce(&broker.brokers, &topic, 2, rest);
     let (status, body) = wait_for(
@@ -417,31 +402,28 @@ fn a_cut_network_path_stalls_commits_and_loses_nothing() {
     assert!(body.contains("stalled"), "{body}");
     assert!(pipeline.is_running(), "the pipeline must ride out the cut");
     proxy.heal();
-    wait_complete(&db.url, detections.len(), windows, &mut pipeline);
+    wait_complete(&db.url, traffic.events, traffic.windows, &mut pipeline);
     let (status, body) = pipeline.get("/health").expect("health");
     assert_eq!(status, 200, "{body}");
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    let reference = TestDb::migrated("b2_netcut_ref");
-    run_to_completion(
-        &reference,
+    assert_matches_uninterrupted_run(
+        &db.url,
+        "b2_netcut_ref",
         &broker.brokers,
         &topic,
         1,
-        detections.len(),
-        windows,
+        traffic.events,
+        traffic.windows,
     );
-    assert_same_rows(&db.url, &reference);
 }
 
 #[test]
 fn a_database_server_crash_and_restart_loses_and_duplicates_nothing() {
     let broker = Broker::get();
     let topic = unique_name("dbcrash");
-    let messages = stream(21, 40);
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
-    let (first, rest) = messages.split_at(messages.len() / 3);
+    let traffic = stream(21, 40);
+    let (first, rest) = traffic.messages.split_at(traffic.messages.len() / 3);
     produce(&broker.brokers, &topic, 2, first);
 
     let server = OwnedPostgres::start();
@@ -450,9 +432,7 @@ fn a_database_server_crash_and_restart_loses_and_duplicates_nothing() {
         .expect("migrate");
     let mut pipeline = deterministic(&url, &broker.brokers, &topic, 2).start();
     let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
-    wait_for("a first commit", Duration::from_secs(60), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
-    });
+    wait_first_commit(&mut client);
     drop(client);
     produce(&broker.brokers, &topic, 2, &rest[..rest.len() / 2]);
     server.crash_and_restart(Duration::from_secs(3));
@@ -461,20 +441,19 @@ fn a_database_server_crash_and_restart_loses_and_duplicates_nothing() {
         pipeline.is_running(),
         "the pipeline must ride out the crash"
     );
-    wait_complete(&url, detections.len(), windows, &mut pipeline);
+    wait_complete(&url, traffic.events, traffic.windows, &mut pipeline);
     assert!(pipeline.metric("b2_commit_failures_total").unwrap_or(0.0) >= 1.0);
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    let reference = TestDb::migrated("b2_dbcrash_ref");
-    run_to_completion(
-        &reference,
+    assert_matches_uninterrupted_run(
+        &url,
+        "b2_dbcrash_ref",
         &broker.brokers,
         &topic,
         1,
-        detections.len(),
-        windows,
+        traffic.events,
+        traffic.windows,
     );
-    assert_same_rows(&url, &reference);
 }
 
 /// xorshift64*: a seeded schedule that a failure report can reproduce.
@@ -499,11 +478,9 @@ fn kill_9_at_ten_seeded_points_matches_an_uninterrupted_run() {
     let mut schedule = Schedule(seed | 1);
     let broker = Broker::get();
     let topic = unique_name("kill9x10");
-    let messages = stream(seed, 90);
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
+    let traffic = stream(seed, 90);
     bench::kafka::ensure_topic(&broker.brokers, &topic, 3).expect("topic");
-    let chunks: Vec<_> = messages.chunks(messages.len() / 12 + 1).collect();
+    let chunks = traffic.parts(12);
 
     let db = TestDb::migrated("b2_kill9x10");
     let mut produced = 0;
@@ -525,17 +502,16 @@ fn kill_9_at_ten_seeded_points_matches_an_uninterrupted_run() {
     for chunk in &chunks[produced..] {
         produce(&broker.brokers, &topic, 3, chunk);
     }
-    wait_complete(&db.url, detections.len(), windows, &mut pipeline);
+    wait_complete(&db.url, traffic.events, traffic.windows, &mut pipeline);
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    let reference = TestDb::migrated("b2_kill9x10_ref");
-    run_to_completion(
-        &reference,
+    assert_matches_uninterrupted_run(
+        &db.url,
+        "b2_kill9x10_ref",
         &broker.brokers,
         &topic,
         2,
-        detections.len(),
-        windows,
+        traffic.events,
+        traffic.windows,
     );
-    assert_same_rows(&db.url, &reference);
 }

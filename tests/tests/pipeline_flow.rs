@@ -5,11 +5,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use e2e_tests::db::{count, TestDb};
-use e2e_tests::process::{workspace_binary, PipelineSpec};
+use e2e_tests::process::PipelineSpec;
+use e2e_tests::runs::wait_stored_exactly;
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
     expected_camera_windows, produce, recent_start_ms, sim_config, simulate, valid_detections,
 };
+use e2e_tests::workspace_binary;
 use e2e_tests::{unique_name, wait_for};
 use operators::event::decode_message;
 
@@ -62,25 +64,7 @@ fn test_end_to_end_flow() {
         .workers(2)
         .start();
     let mut client = db.client();
-    wait_for(
-        "every detection in traffic_events",
-        Duration::from_secs(90),
-        || {
-            (count(&mut client, "SELECT count(*) FROM traffic_events") == detections.len() as i64)
-                .then_some(())
-        },
-    );
-    wait_for(
-        "every camera window in traffic_metrics",
-        Duration::from_secs(60),
-        || {
-            let rows = count(
-                &mut client,
-                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
-            );
-            (rows == windows.len() as i64).then_some(())
-        },
-    );
+    wait_stored_exactly(&mut client, detections.len(), windows.len());
 
     // A camera-wide row and per-lane rows for the same window.
     let with_lanes = count(
@@ -216,22 +200,8 @@ fn congestion_opens_alerts_and_every_commit_is_announced() {
         .expect("listen");
     let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic).start();
     let mut client = db.client();
-    wait_for("every detection stored", Duration::from_secs(120), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") == detections.len() as i64)
-            .then_some(())
-    });
-    let windows = expected_camera_windows(&detections, 5_000).len() as i64;
-    wait_for(
-        "every camera window stored",
-        Duration::from_secs(60),
-        || {
-            (count(
-                &mut client,
-                "SELECT count(*) FROM traffic_metrics WHERE lane_id IS NULL",
-            ) == windows)
-                .then_some(())
-        },
-    );
+    let windows = expected_camera_windows(&detections, 5_000).len();
+    wait_stored_exactly(&mut client, detections.len(), windows);
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
     // The simulated congestion episodes reach HIGH or SEVERE, and each such episode opened an alert.
@@ -287,6 +257,6 @@ fn congestion_opens_alerts_and_every_commit_is_announced() {
             _ => {}
         }
     }
-    assert_eq!(metrics_notes, windows);
+    assert_eq!(metrics_notes, windows as i64);
     assert_eq!(opened_notes, alerts);
 }

@@ -11,39 +11,21 @@ use std::time::{Duration, Instant};
 
 use bench::sim::SimMessage;
 use e2e_tests::db::{count, TestDb};
-use e2e_tests::process::{PipelineProcess, PipelineSpec};
-use e2e_tests::runs::{assert_same_rows, deterministic, wait_complete};
+use e2e_tests::process::PipelineSpec;
+use e2e_tests::runs::{
+    assert_matches_uninterrupted_run, deterministic, wait_complete, wait_events, wait_first_commit,
+};
 use e2e_tests::services::{Broker, BrokerStorage, OwnedBroker};
 use e2e_tests::traffic::{
-    closable_camera_windows, produce, recent_start_ms, sim_config, simulate, valid_detections,
-    with_closing_sentinels,
+    closing_traffic, produce, recent_start_ms, sim_config, simulate, valid_detections,
 };
 use e2e_tests::{unique_name, wait_for};
 use rdkafka::producer::{BaseRecord, Producer as _};
 
 const GROUP_ID: &str = "b2-stream-processor";
 
-fn events(client: &mut postgres::Client) -> usize {
+fn stored_events(client: &mut postgres::Client) -> usize {
     count(client, "SELECT count(*) FROM traffic_events") as usize
-}
-
-/// Waits until `events` raw rows are stored (the pipeline still running), returning how long it took.
-fn wait_events(db: &TestDb, expected: usize, pipeline: &mut PipelineProcess) -> Duration {
-    let started = Instant::now();
-    let mut client = db.client();
-    wait_for(
-        &format!("{expected} detections stored"),
-        Duration::from_secs(120),
-        || {
-            assert!(
-                pipeline.is_running(),
-                "pipeline exited:\n{}",
-                pipeline.log()
-            );
-            (events(&mut client) >= expected).then_some(())
-        },
-    );
-    started.elapsed()
 }
 
 fn stored_positions(db: &TestDb, topic: &str) -> BTreeMap<i32, i64> {
@@ -56,6 +38,13 @@ fn stored_positions(db: &TestDb, topic: &str) -> BTreeMap<i32, i64> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect()
+}
+
+/// Waits until the stored positions of `topic` are exactly `expected` (partition to next offset).
+fn wait_positions(db: &TestDb, topic: &str, what: &str, expected: &BTreeMap<i32, i64>) {
+    wait_for(what, Duration::from_secs(30), || {
+        (stored_positions(db, topic) == *expected).then_some(())
+    });
 }
 
 /// Produces each message to the partition `partition_of` picks for its camera; returns how many
@@ -95,26 +84,6 @@ fn produce_to_partitions(
     sent
 }
 
-fn delete_topic(brokers: &str, topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("admin client");
-    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let results = runtime
-        .block_on(admin.delete_topics(&[topic], &options))
-        .expect("delete topic");
-    for result in results {
-        result.expect("topic deleted");
-    }
-}
-
 #[test]
 fn partitions_added_to_a_live_topic_are_read_without_a_restart() {
     let broker = OwnedBroker::start(BrokerStorage::LocalS3);
@@ -131,7 +100,7 @@ fn partitions_added_to_a_live_topic_are_read_without_a_restart() {
     let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic)
         .workers(2)
         .start();
-    wait_events(&db, first_events, &mut pipeline);
+    wait_events(&db.url, first_events, &mut pipeline);
 
     // Two more partitions, one for each worker; the second half of the traffic goes only there,
     // each camera to one of them.
@@ -150,7 +119,7 @@ fn partitions_added_to_a_live_topic_are_read_without_a_restart() {
     });
     assert_eq!(sent.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
     let produced = added.elapsed();
-    wait_events(&db, first_events + second_events, &mut pipeline);
+    wait_events(&db.url, first_events + second_events, &mut pipeline);
     println!(
         "partitions 2 and 3: listed by the broker {:.1} s after the change, produced within {:.1} s, \
          all their rows stored {:.1} s after they were listed",
@@ -224,7 +193,7 @@ fn a_stored_position_beyond_the_topic_end_stops_the_pipeline_with_the_facts() {
     }
     assert!(!status.success(), "exit status {status}; log:\n{log}");
     // Nothing was read, and the stored position is untouched.
-    assert_eq!(events(&mut db.client()), 0);
+    assert_eq!(stored_events(&mut db.client()), 0);
     assert_eq!(stored_positions(&db, &topic), BTreeMap::from([(0, stored)]));
 }
 
@@ -237,19 +206,17 @@ fn with_policy_earliest_a_topic_recreated_shorter_is_read_again_from_its_start()
     let db = TestDb::migrated("b2_recreated");
     let mut pipeline = PipelineSpec::new(&db.url, &broker.brokers, &topic).start();
     let long_events = valid_detections(&long).len();
-    wait_events(&db, long_events, &mut pipeline);
-    wait_for(
+    wait_events(&db.url, long_events, &mut pipeline);
+    wait_positions(
+        &db,
+        &topic,
         "the position of the whole topic",
-        Duration::from_secs(30),
-        || {
-            (stored_positions(&db, &topic) == BTreeMap::from([(0, long.len() as i64)]))
-                .then_some(())
-        },
+        &BTreeMap::from([(0, long.len() as i64)]),
     );
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
     // The topic comes back with fewer messages than the stored position.
-    delete_topic(&broker.brokers, &topic);
+    bench::kafka::delete_topic(&broker.brokers, &topic).expect("topic deleted");
     let short = simulate(sim_config(2, 20.0, 44), recent_start_ms(6), 4_000);
     assert!(short.len() < long.len());
     produce(&broker.brokers, &topic, 1, &short);
@@ -258,7 +225,7 @@ fn with_policy_earliest_a_topic_recreated_shorter_is_read_again_from_its_start()
         .env("KAFKA_OFFSET_RESET_POLICY", "earliest")
         .start();
     wait_events(
-        &db,
+        &db.url,
         long_events + valid_detections(&short).len(),
         &mut pipeline,
     );
@@ -273,13 +240,11 @@ fn with_policy_earliest_a_topic_recreated_shorter_is_read_again_from_its_start()
             "{needle:?} missing from the log:\n{log}"
         );
     }
-    wait_for(
+    wait_positions(
+        &db,
+        &topic,
         "the position in the new topic",
-        Duration::from_secs(30),
-        || {
-            (stored_positions(&db, &topic) == BTreeMap::from([(0, short.len() as i64)]))
-                .then_some(())
-        },
+        &BTreeMap::from([(0, short.len() as i64)]),
     );
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 }
@@ -288,29 +253,21 @@ fn with_policy_earliest_a_topic_recreated_shorter_is_read_again_from_its_start()
 fn a_broker_outage_mid_stream_delays_the_pipeline_but_loses_and_duplicates_nothing() {
     let mut broker = OwnedBroker::start(BrokerStorage::LocalS3);
     let topic = unique_name("brokerdown");
-    let messages = with_closing_sentinels(simulate(
-        sim_config(4, 30.0, 2024),
-        recent_start_ms(10),
-        60_000,
-    ));
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
-    let chunks: Vec<_> = messages.chunks(messages.len() / 3 + 1).collect();
+    let traffic = closing_traffic(sim_config(4, 30.0, 2024), recent_start_ms(10), 60_000);
+    let chunks = traffic.parts(3);
     assert_eq!(chunks.len(), 3);
     produce(&broker.brokers, &topic, 3, chunks[0]);
 
     let db = TestDb::migrated("b2_brokerdown");
     let mut pipeline = deterministic(&db.url, &broker.brokers, &topic, 2).start();
     let mut client = db.client();
-    wait_for("a first commit", Duration::from_secs(60), || {
-        (events(&mut client) > 0).then_some(())
-    });
+    wait_first_commit(&mut client);
     produce(&broker.brokers, &topic, 3, chunks[1]);
 
     // kill -9 in mid-stream, a few seconds down, then the same port and storage again.
-    let before = events(&mut client);
+    let before = stored_events(&mut client);
     assert!(
-        before > 0 && before < detections.len(),
+        before > 0 && before < traffic.events,
         "not mid-stream: {before} rows"
     );
     broker.kill9();
@@ -320,7 +277,7 @@ fn a_broker_outage_mid_stream_delays_the_pipeline_but_loses_and_duplicates_nothi
         pipeline.is_running(),
         "the pipeline must ride out the outage"
     );
-    let during = events(&mut client);
+    let during = stored_events(&mut client);
     broker.restart();
     let down_for = down.elapsed();
     let up = Instant::now();
@@ -331,25 +288,28 @@ fn a_broker_outage_mid_stream_delays_the_pipeline_but_loses_and_duplicates_nothi
             "pipeline exited:\n{}",
             pipeline.log()
         );
-        (events(&mut client) > during).then(|| up.elapsed())
+        (stored_events(&mut client) > during).then(|| up.elapsed())
     });
-    wait_complete(&db.url, detections.len(), windows, &mut pipeline);
+    wait_complete(&db.url, traffic.events, traffic.windows, &mut pipeline);
     let complete = up.elapsed();
     println!(
         "broker down {:.1} s; rows committed before the kill {before}, by the restart {during}; \
          first new rows {:.1} s after the restart, all {} rows {:.1} s after it",
         down_for.as_secs_f64(),
         resumed.as_secs_f64(),
-        detections.len(),
+        traffic.events,
         complete.as_secs_f64()
     );
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
     // The reference run reads the same topic from the same broker without interruption.
-    let reference = TestDb::migrated("b2_brokerref");
-    let mut run = deterministic(&reference.url, &broker.brokers, &topic, 2).start();
-    wait_complete(&reference.url, detections.len(), windows, &mut run);
-    assert!(run.terminate(Duration::from_secs(30)).success());
-
-    assert_same_rows(&db.url, &reference);
+    assert_matches_uninterrupted_run(
+        &db.url,
+        "b2_brokerref",
+        &broker.brokers,
+        &topic,
+        2,
+        traffic.events,
+        traffic.windows,
+    );
 }

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use e2e_tests::db::{count, events_snapshot, metrics_snapshot, TestDb};
 use e2e_tests::process::PipelineSpec;
-use e2e_tests::runs::{deterministic, run_to_completion, wait_complete};
+use e2e_tests::runs::{
+    assert_matches_uninterrupted_run, deterministic, run_to_completion, wait_complete,
+    wait_first_commit,
+};
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
-    closable_camera_windows, expected_camera_windows, produce, read_topic, recent_start_ms,
-    sim_config, simulate, true_window_speeds, valid_detections, with_closing_sentinels,
+    closing_traffic, expected_camera_windows, produce, read_topic, recent_start_ms, sim_config,
+    simulate, true_window_speeds, valid_detections,
 };
 use e2e_tests::{unique_name, wait_for};
 use operators::event::{decode_message, encode_detection, DropReason};
@@ -203,15 +206,27 @@ fn one_and_four_workers_give_identical_results() {
     let topic = unique_name("workers");
     let mut config = sim_config(6, 30.0, 99);
     config.no_speed = true;
-    let messages = with_closing_sentinels(simulate(config, recent_start_ms(10), 40_000));
-    produce(&broker.brokers, &topic, 4, &messages);
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
+    let traffic = closing_traffic(config, recent_start_ms(10), 40_000);
+    produce(&broker.brokers, &topic, 4, &traffic.messages);
 
     let one = TestDb::migrated("b2_w1");
-    run_to_completion(&one, &broker.brokers, &topic, 1, detections.len(), windows);
+    run_to_completion(
+        &one,
+        &broker.brokers,
+        &topic,
+        1,
+        traffic.events,
+        traffic.windows,
+    );
     let four = TestDb::migrated("b2_w4");
-    run_to_completion(&four, &broker.brokers, &topic, 4, detections.len(), windows);
+    run_to_completion(
+        &four,
+        &broker.brokers,
+        &topic,
+        4,
+        traffic.events,
+        traffic.windows,
+    );
 
     let (m1, m4) = (
         metrics_snapshot(&mut one.client()),
@@ -230,15 +245,13 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
     let broker = Broker::get();
     let topic = unique_name("kill9");
     let config = sim_config(6, 40.0, 1234);
-    let messages = with_closing_sentinels(simulate(config, recent_start_ms(10), 90_000));
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
+    let traffic = closing_traffic(config, recent_start_ms(10), 90_000);
     bench::kafka::ensure_topic(&broker.brokers, &topic, 3).expect("topic");
 
     // The crashed run reads while the traffic is still being produced.
     let crashed = TestDb::migrated("b2_crash");
     let mut pipeline = deterministic(&crashed.url, &broker.brokers, &topic, 2).start();
-    let chunks: Vec<_> = messages.chunks(messages.len() / 8 + 1).collect();
+    let chunks = traffic.parts(8);
     produce(&broker.brokers, &topic, 3, chunks[0]);
     let mut client = crashed.client();
     wait_for("a first commit", Duration::from_secs(60), || {
@@ -248,7 +261,7 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
     std::thread::sleep(Duration::from_millis(700));
     let before = count(&mut client, "SELECT count(*) FROM traffic_events");
     assert!(
-        before > 0 && (before as usize) < detections.len(),
+        before > 0 && (before as usize) < traffic.events,
         "not mid-stream: {before} rows"
     );
     pipeline.kill9();
@@ -257,33 +270,18 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
         produce(&broker.brokers, &topic, 3, chunk);
         std::thread::sleep(Duration::from_millis(300));
     }
-    wait_complete(&crashed.url, detections.len(), windows, &mut pipeline);
+    wait_complete(&crashed.url, traffic.events, traffic.windows, &mut pipeline);
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
     // The reference run reads the same topic without interruption.
-    let reference = TestDb::migrated("b2_ref");
-    run_to_completion(
-        &reference,
+    assert_matches_uninterrupted_run(
+        &crashed.url,
+        "b2_ref",
         &broker.brokers,
         &topic,
         2,
-        detections.len(),
-        windows,
-    );
-
-    let mut crashed_client = crashed.client();
-    let duplicates = count(
-        &mut crashed_client,
-        "SELECT count(*) - count(DISTINCT (kafka_partition, kafka_offset, detection_index)) FROM traffic_events",
-    );
-    assert_eq!(duplicates, 0, "duplicated traffic_events rows");
-    assert_eq!(
-        events_snapshot(&mut crashed_client),
-        events_snapshot(&mut reference.client())
-    );
-    assert_eq!(
-        metrics_snapshot(&mut crashed_client),
-        metrics_snapshot(&mut reference.client())
+        traffic.events,
+        traffic.windows,
     );
 }
 
@@ -291,14 +289,8 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
 fn a_database_outage_delays_commits_but_loses_and_duplicates_nothing() {
     let broker = Broker::get();
     let topic = unique_name("dbdown");
-    let messages = with_closing_sentinels(simulate(
-        sim_config(4, 30.0, 77),
-        recent_start_ms(10),
-        60_000,
-    ));
-    let detections = valid_detections(&messages);
-    let windows = closable_camera_windows(&detections, 5_000);
-    let (first, rest) = messages.split_at(messages.len() / 3);
+    let traffic = closing_traffic(sim_config(4, 30.0, 77), recent_start_ms(10), 60_000);
+    let (first, rest) = traffic.messages.split_at(traffic.messages.len() / 3);
     produce(&broker.brokers, &topic, 2, first);
 
     let db = TestDb::migrated("b2_dbdown");
@@ -307,9 +299,7 @@ fn a_database_outage_delays_commits_but_loses_and_duplicates_nothing() {
         postgres::Client::connect(&e2e_tests::services::postgres_admin_url(), postgres::NoTls)
             .expect("admin connection");
     let mut client = db.client();
-    wait_for("a first commit", Duration::from_secs(60), || {
-        (count(&mut client, "SELECT count(*) FROM traffic_events") > 0).then_some(())
-    });
+    wait_first_commit(&mut client);
     drop(client);
 
     // Refuse new connections and cut the existing ones for a few seconds, while traffic arrives.
@@ -333,27 +323,18 @@ fn a_database_outage_delays_commits_but_loses_and_duplicates_nothing() {
     let let_in = format!("ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true", db.name);
     admin.batch_execute(&let_in).expect("unlock the database");
 
-    wait_complete(&db.url, detections.len(), windows, &mut pipeline);
+    wait_complete(&db.url, traffic.events, traffic.windows, &mut pipeline);
     let failures = pipeline.metric("b2_commit_failures_total").unwrap_or(0.0);
     assert!(failures >= 1.0, "the outage was not noticed");
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    let reference = TestDb::migrated("b2_dbref");
-    run_to_completion(
-        &reference,
+    assert_matches_uninterrupted_run(
+        &db.url,
+        "b2_dbref",
         &broker.brokers,
         &topic,
         1,
-        detections.len(),
-        windows,
-    );
-    let mut outage_client = db.client();
-    assert_eq!(
-        events_snapshot(&mut outage_client),
-        events_snapshot(&mut reference.client())
-    );
-    assert_eq!(
-        metrics_snapshot(&mut outage_client),
-        metrics_snapshot(&mut reference.client())
+        traffic.events,
+        traffic.windows,
     );
 }

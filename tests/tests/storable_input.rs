@@ -274,8 +274,8 @@ fn commit_batch(
         }
     }
     for (camera_id, state) in &cameras {
-        // As the camera operator encodes it.
-        let state = serde_json::to_string(state).expect("a camera state serializes");
+        // As the camera shard encodes it.
+        let state = state.to_checkpoint().expect("a camera state serializes");
         batch.checkpoints.insert(camera_id.clone(), state);
     }
     batch.offsets.insert(0, offset + 1);
@@ -355,7 +355,7 @@ fn read_back(
             )
             .map_err(db_failure("read pipeline_checkpoints", payload))?
             .get(0);
-        let restored: CameraState = serde_json::from_value(stored).map_err(|e| {
+        let restored = CameraState::from_checkpoint(&stored.to_string()).map_err(|e| {
             TestCaseError::fail(format!(
                 "checkpoint does not restore ({e}); payload: {payload}"
             ))

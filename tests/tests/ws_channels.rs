@@ -10,15 +10,8 @@ use e2e_tests::ws::{ws_url, Frame, WsClient};
 const KEY: &str = "ws-test-key";
 
 fn broadcast(server: &QueryServer, message: &str) {
-    let body = serde_json::json!({"message": message, "level": "info"}).to_string();
-    let response = server
-        .request(
-            "POST",
-            "/api/admin/notifications/broadcast",
-            &[("X-Admin-Token", KEY), ("Content-Type", "application/json")],
-            Some(&body),
-        )
-        .expect("broadcast");
+    let body = serde_json::json!({"message": message, "level": "info"});
+    let response = server.admin("POST", "/api/admin/notifications/broadcast", Some(&body));
     assert_eq!(response.status, 202, "{}", response.text());
 }
 
@@ -60,10 +53,11 @@ fn bad_requests_are_refused_with_a_reason() {
     let client =
         WsClient::connect(&ws_url(&server, "/ws/events?types=admin_broadcast")).expect("ok");
     assert_eq!(snapshot(&client)["data"]["channel"], "/ws/events");
-    let metrics = server.get("/metrics").expect("metrics").text();
-    assert!(
-        metrics.contains("b2_ws_closed_by_server_total{reason=\"refused\"} 5"),
-        "{metrics}"
+    assert_eq!(
+        server.metric("b2_ws_closed_by_server_total{reason=\"refused\"}"),
+        Some(5.0),
+        "{}",
+        server.metrics()
     );
 }
 
@@ -167,11 +161,15 @@ fn a_slow_client_is_dropped_while_a_fast_one_keeps_receiving() {
         Some(Frame::Closed(None)) => {}
         other => panic!("the slow client was not dropped: {other:?}"),
     }
-    let metrics = server.get("/metrics").expect("metrics").text();
+    let closed = |reason: &str| {
+        server.metric(&format!(
+            "b2_ws_closed_by_server_total{{reason=\"{reason}\"}}"
+        ))
+    };
     assert!(
-        metrics.contains("b2_ws_closed_by_server_total{reason=\"slow\"} 1")
-            || metrics.contains("b2_ws_closed_by_server_total{reason=\"send_timeout\"} 1"),
-        "{metrics}"
+        closed("slow") == Some(1.0) || closed("send_timeout") == Some(1.0),
+        "{}",
+        server.metrics()
     );
     // The fast client is still connected and served.
     broadcast(&server, "after the drop");
@@ -200,10 +198,11 @@ fn a_client_that_never_answers_pings_is_dropped() {
     assert!(answering
         .next_of("admin_broadcast", Duration::from_secs(10))
         .is_some());
-    let metrics = server.get("/metrics").expect("metrics").text();
-    assert!(
-        metrics.contains("b2_ws_closed_by_server_total{reason=\"no_pong\"} 1"),
-        "{metrics}"
+    assert_eq!(
+        server.metric("b2_ws_closed_by_server_total{reason=\"no_pong\"}"),
+        Some(1.0),
+        "{}",
+        server.metrics()
     );
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use e2e_tests::api::QueryServer;
-use e2e_tests::db::{count, TestDb};
+use e2e_tests::db::{active_alert_ids, count, TestDb};
 use e2e_tests::process::PipelineSpec;
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
@@ -268,10 +268,11 @@ fn committed_windows_and_alerts_reach_every_client_once() {
         );
     }
     assert_eq!(unique.iter().filter(|(c, _)| c == "cam_gap").count(), 3);
-    let metrics = server.get("/metrics").expect("metrics").text();
-    assert!(
-        metrics.contains("b2_live_listen_disconnects_total 3"),
-        "{metrics}"
+    assert_eq!(
+        server.metric("b2_live_listen_disconnects_total"),
+        Some(3.0),
+        "{}",
+        server.metrics()
     );
 
     // /ws/metrics?camera_id=cam_02: that camera's camera-wide rows only.
@@ -340,15 +341,7 @@ fn committed_windows_and_alerts_reach_every_client_once() {
     );
 
     // The REST routes served from the live state agree with the database.
-    let active: Vec<i64> = sql
-        .query(
-            "SELECT alert_id FROM alerts WHERE status = 'active' ORDER BY opened_at DESC, alert_id DESC",
-            &[],
-        )
-        .expect("active")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let active = active_alert_ids(&mut sql);
     let current = server
         .get("/api/alerts/current?limit=1000")
         .expect("alerts")

@@ -248,7 +248,7 @@ struct E2eArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    bench::logging::init();
+    bootstrap::logging::init(bootstrap::Layout::Tool, log::LevelFilter::Info);
     match cli.command {
         Command::Generate(args) => generate::run(&GenerateOptions {
             output: args.output,

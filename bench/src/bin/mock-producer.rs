@@ -110,7 +110,7 @@ impl Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    bench::logging::init();
+    bootstrap::logging::init(bootstrap::Layout::Tool, log::LevelFilter::Info);
     let config = args.sim_config();
     config.validate()?;
     match (&args.output, args.events) {

@@ -11,33 +11,30 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::future::Future;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::pin::pin;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::process::ExitStatus;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use postgres::types::ToSql;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use serde_json::{json, Value};
+use testbed::net::with_database;
+use testbed::prom::{self, Histogram};
+use testbed::{http, Launch};
 
 use super::ceilings::{self, ConsumeReport, CopyReport, Decoded};
 use super::load::{self, LoadOptions, LoadReport};
-use super::prom::{self, Histogram};
 use super::report;
+use crate::kafka;
 
 /// How often the committed positions are polled.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 /// Window size the pipeline is started with (and expected windows are counted in).
 const WINDOW_SECONDS: i64 = 5;
+/// How long the pipeline may take to drain and exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct E2eOptions {
@@ -133,16 +130,8 @@ fn run_steps(
 ) -> anyhow::Result<E2eResult> {
     let pipeline_bin = match &options.pipeline_bin {
         Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("locating this executable")?
-            .with_file_name("pipeline"),
+        None => testbed::workspace_binary("pipeline").context("or pass --pipeline-bin")?,
     };
-    if !pipeline_bin.is_file() {
-        return Err(anyhow!(
-            "pipeline binary not found at {} (build it with `cargo build --release -p pipeline`, or pass --pipeline-bin)",
-            pipeline_bin.display()
-        ));
-    }
 
     log::info!("decoding {}", options.input.display());
     let decoded = ceilings::decode_file(&options.input)?;
@@ -247,7 +236,7 @@ fn build_result(
     let after_first = pipeline
         .first_commit
         .map(|first| pipeline.elapsed.saturating_sub(first));
-    let histogram = |h: &Option<Histogram>| h.as_ref().map_or(Value::Null, Histogram::summary);
+    let histogram = |h: &Option<Histogram>| h.as_ref().map_or(Value::Null, histogram_summary);
     let json = json!({
         "mode": "e2e",
         "input": options.input.display().to_string(),
@@ -315,16 +304,19 @@ fn build_result(
     E2eResult { json, summary }
 }
 
-/// Kills the pipeline if the run ends before it was stopped.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+/// `{count, mean_s, p50_le_s, p99_le_s}`; an unbounded quantile shows as `"+Inf"`.
+fn histogram_summary(histogram: &Histogram) -> Value {
+    let bound = |q: f64| match histogram.quantile_bound(q) {
+        Some(b) if b.is_infinite() => json!("+Inf"),
+        Some(b) => json!(b),
+        None => Value::Null,
+    };
+    json!({
+        "count": histogram.count,
+        "mean_s": histogram.mean().map(|m| (m * 1e6).round() / 1e6),
+        "p50_le_s": bound(0.5),
+        "p99_le_s": bound(0.99),
+    })
 }
 
 fn run_pipeline(
@@ -335,15 +327,13 @@ fn run_pipeline(
     target: i64,
     expected_windows: i64,
 ) -> anyhow::Result<PipelineReport> {
-    let metrics_addr = free_local_port()?;
+    let metrics_addr = testbed::net::free_loopback_addr().context("finding a free port")?;
     let log_path = options
         .pipeline_log
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("{topic}-pipeline.log")));
-    let log_file =
-        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let mut command = Command::new(binary);
-    command
+    let started = Instant::now();
+    let mut child = Launch::new(binary)
         .args(["run", "-w", &options.workers.to_string()])
         .env("DATABASE_URL", database_url)
         .env("KAFKA_BROKERS", &options.brokers)
@@ -354,15 +344,8 @@ fn run_pipeline(
             options.idle_timeout_s.to_string(),
         )
         .env("WINDOW_SIZE_SECONDS", WINDOW_SECONDS.to_string())
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file);
-    let started = Instant::now();
-    let mut child = ChildGuard(
-        command
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?,
-    );
+        .log_to(&log_path)
+        .spawn()?;
     let mut result = PipelineReport {
         log: log_path.clone(),
         ..PipelineReport::default()
@@ -379,7 +362,7 @@ fn run_pipeline(
     let mut samples: Vec<(Duration, i64)> = Vec::new();
     let mut committed = 0i64;
     loop {
-        if let Some(status) = child.0.try_wait()? {
+        if let Some(status) = child.try_wait()? {
             return Err(exited_early(status));
         }
         let now = started.elapsed();
@@ -416,7 +399,7 @@ fn run_pipeline(
         + Duration::from_secs(15);
     let count_windows = "SELECT count(*)::int8 FROM traffic_metrics WHERE lane_id IS NULL";
     loop {
-        if let Some(status) = child.0.try_wait()? {
+        if let Some(status) = child.try_wait()? {
             return Err(exited_early(status));
         }
         if let Some(n) = query_i64(&mut client, database_url, count_windows, &[]) {
@@ -453,7 +436,7 @@ fn run_pipeline(
 
     // Metrics are recorded right after each commit: give the last one a moment.
     thread::sleep(Duration::from_millis(300));
-    match prom::http_get(metrics_addr, "/metrics") {
+    match http::get_ok(&format!("http://{metrics_addr}/metrics")) {
         Ok(text) => {
             result.close_to_commit = prom::histogram(&text, "b2_window_close_to_commit_seconds");
             result.commit_duration = prom::histogram(&text, "b2_commit_duration_seconds");
@@ -474,7 +457,7 @@ fn run_pipeline(
     }
 
     let stopping = Instant::now();
-    result.exit = Some(stop(&mut child.0, Duration::from_secs(60))?);
+    result.exit = Some(child.stop(STOP_GRACE)?);
     result.shutdown = stopping.elapsed();
     let (warnings, errors) = scan_log(&log_path)?;
     result.warnings = warnings;
@@ -509,28 +492,6 @@ fn steady_rate(samples: &[(Duration, i64)], target: i64) -> Option<f64> {
     (span > 0.0).then(|| (c90 - c10) as f64 / span)
 }
 
-/// SIGTERM, then up to `grace` for a clean exit, then SIGKILL.
-fn stop(child: &mut Child, grace: Duration) -> anyhow::Result<ExitStatus> {
-    let signalled = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    if !signalled.is_ok_and(|s| s.success()) {
-        log::warn!("cannot send SIGTERM to the pipeline; killing it");
-        child.kill()?;
-        return Ok(child.wait()?);
-    }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    log::warn!("the pipeline did not stop within {grace:?} of SIGTERM; killing it");
-    child.kill()?;
-    Ok(child.wait()?)
-}
-
 /// Counts the log's WARN and ERROR lines by the first word of their message.
 fn scan_log(path: &Path) -> anyhow::Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -559,30 +520,6 @@ fn scan_log(path: &Path) -> anyhow::Result<(BTreeMap<String, u64>, BTreeMap<Stri
     Ok((warnings, errors))
 }
 
-/// A local address nobody listens on right now.
-fn free_local_port() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?)
-}
-
-/// `url` pointing at database `db` instead: URL form (`postgres://host/db?opts`) or key=value form.
-pub fn with_database(url: &str, db: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (location, query) = match rest.split_once('?') {
-                Some((location, query)) => (location, Some(query)),
-                None => (rest, None),
-            };
-            let authority = location.split('/').next().unwrap_or_default();
-            match query {
-                Some(query) => format!("{scheme}://{authority}/{db}?{query}"),
-                None => format!("{scheme}://{authority}/{db}"),
-            }
-        }
-        None => format!("{url} dbname={db}"),
-    }
-}
-
 /// What a run created, to drop at the end.
 struct Resources {
     admin_url: String,
@@ -607,44 +544,9 @@ impl Resources {
             }
         }
         if let Some(topic) = self.topic.take() {
-            if let Err(e) = delete_topic(&self.brokers, &topic) {
+            if let Err(e) = kafka::delete_topic(&self.brokers, &topic) {
                 log::warn!("cannot delete topic {topic}: {e:#}");
             }
-        }
-    }
-}
-
-fn delete_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .context("creating the Kafka admin client")?;
-    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
-    for result in block_on(admin.delete_topics(&[topic], &options))? {
-        if let Err((name, code)) = result {
-            return Err(anyhow!("deleting topic {name}: {code}"));
-        }
-    }
-    Ok(())
-}
-
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs one future to completion on this thread (the admin API is future-based).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = TaskContext::from_waker(&waker);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => thread::park(),
         }
     }
 }
@@ -652,23 +554,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn points_urls_at_another_database() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432", "b"),
-            "postgres://postgres@127.0.0.1:5432/b"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/traffic?sslmode=disable", "b"),
-            "postgres://u:p@h:5432/b?sslmode=disable"
-        );
-        assert_eq!(with_database("postgresql://h/", "b"), "postgresql://h/b");
-        assert_eq!(
-            with_database("host=h user=u dbname=x", "b"),
-            "host=h user=u dbname=x dbname=b"
-        );
-    }
 
     #[test]
     fn steady_rate_spans_ten_to_ninety_percent() {

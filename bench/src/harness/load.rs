@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer as _};
 use serde_json::json;
 
@@ -89,20 +88,10 @@ pub fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         if let Some(camera) = camera_key(line) {
             record = record.key(camera);
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(QUEUE_FULL_POLL);
-                }
-                Err((err, _)) => {
-                    result.rejected += 1;
-                    if result.rejected <= LOGGED_REJECTIONS {
-                        log::warn!("message rejected: {err}");
-                    }
-                    break;
-                }
+        if let Err(err) = kafka::send_waiting(&producer, record, QUEUE_FULL_POLL) {
+            result.rejected += 1;
+            if result.rejected <= LOGGED_REJECTIONS {
+                log::warn!("message rejected: {err}");
             }
         }
         result.messages += 1;

@@ -15,7 +15,9 @@
 //! - [`seed_lanes`]: days of per-lane history from a simulated road network (queues at
 //!   bottlenecks spreading upstream), for training the congestion forecast.
 //! - [`report`]: each run's result as one JSON object on stdout and one readable line on stderr.
-//! - [`prom`]: just enough of the Prometheus text format to read histograms and counters.
+//!
+//! Starting and stopping the binaries, waiting for their health, HTTP and Prometheus scraping
+//! are `testbed`'s, shared with the end-to-end tests.
 //!
 //! Shared here: reading JSONL files line by line and finding a line's camera without parsing it.
 
@@ -25,7 +27,6 @@ pub mod generate;
 pub mod hello;
 pub mod http;
 pub mod load;
-pub mod prom;
 pub mod replay;
 pub mod report;
 pub mod seed;

@@ -1,5 +1,6 @@
-//! `bench replay`: a JSONL file through the pipeline's own decode and window operators on timely,
-//! with no Kafka and no PostgreSQL, to measure what the dataflow alone sustains.
+//! `bench replay`: a JSONL file through the pipeline's own graph on timely
+//! (`operators::dataflow::build_dataflow`, which `pipeline run` builds too: decode, then the
+//! camera windows), with no Kafka and no PostgreSQL, to measure what the dataflow alone sustains.
 //!
 //! Every worker reads the whole file but feeds only the lines of the cameras it owns (the
 //! camera is found by a byte search, and owned as `camera_route(id) % workers`, which is also
@@ -27,9 +28,11 @@ use timely::dataflow::ProbeHandle;
 
 use operators::camera::AlertConfig;
 use operators::dataflow::{
-    camera_route, CameraOutput, CameraWindows, CameraWindowsConfig, DecodeDetections, Epoch,
-    KafkaRecord,
+    build_dataflow, camera_route, CameraOutput, CameraWindowsConfig, DataflowConfig, DataflowHooks,
+    Epoch, KafkaRecord, StateNote,
 };
+use operators::event::DecodeError;
+use operators::event_time::TimeBounds;
 use operators::metrics::WindowResult;
 use operators::settings::{Settings, SharedSettings};
 use operators::speed::SpeedTrackerConfig;
@@ -162,14 +165,18 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
         ));
     }
     File::open(&options.input).with_context(|| format!("opening {}", options.input.display()))?;
-    let config = CameraWindowsConfig {
-        window: options.window,
-        tracker: SpeedTrackerConfig::default(),
-        alerts: AlertConfig::default(),
-        epoch_ms: options.epoch_ms,
-        evict_after_ms: None,
+    let config = DataflowConfig {
+        time_bounds: TimeBounds::OFF,
+        windows: CameraWindowsConfig {
+            window: options.window,
+            tracker: SpeedTrackerConfig::default(),
+            alerts: AlertConfig::default(),
+            epoch_ms: options.epoch_ms,
+            evict_after_ms: None,
+        },
+        settings: SharedSettings::new(Settings::default()),
+        restored: Arc::new(HashMap::new()),
     };
-    let settings = SharedSettings::new(Settings::default());
     let input = options.input.clone();
     let epoch_lines = options.epoch_lines;
     // Epochs to skip at the end so that every camera has been idle long enough to close all.
@@ -189,18 +196,12 @@ pub fn run(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
             let (ticks_in, ticks) = scope.new_input::<()>();
             let drops = dropped.clone();
             let sink = collected.clone();
-            records
-                .decode_detections(
-                    operators::event_time::TimeBounds::OFF,
-                    move |_error, _record| *drops.borrow_mut() += 1,
-                )
-                .camera_windows(
-                    ticks,
-                    config.clone(),
-                    settings.clone(),
-                    Arc::new(HashMap::new()),
-                    |_late| {},
-                )
+            let hooks = DataflowHooks {
+                on_drop: move |_: &DecodeError, _: &KafkaRecord| *drops.borrow_mut() += 1,
+                on_decoded: |_| {},
+                on_note: |_: StateNote<'_>| {},
+            };
+            build_dataflow(records, ticks, config.clone(), hooks)
                 .probe_with(&probe)
                 .sink(Pipeline, "CollectWindows", move |(input, frontier)| {
                     let mut sink = sink.borrow_mut();

@@ -3,8 +3,16 @@
 //! 5-second window over the last `hours` hours, with a daily congestion profile.
 
 use anyhow::Context;
+use operators::congestion::Thresholds;
 
 pub fn seed_history(database_url: &str, cameras: u32, hours: u32) -> anyhow::Result<u64> {
+    // Levels as the pipeline assigns them under the default thresholds.
+    let Thresholds {
+        moderate,
+        high,
+        severe,
+        ..
+    } = Thresholds::default();
     let mut client = postgres::Client::connect(database_url, postgres::NoTls).context("connect")?;
     migrations::apply(&mut client).context("migrations")?;
     client.batch_execute(&format!(
@@ -25,8 +33,8 @@ pub fn seed_history(database_url: &str, cameras: u32, hours: u32) -> anyhow::Res
              SELECT c.camera_id, l.lane, w.ts, w.ts + interval '5 seconds',
                     v.vehicles, v.vehicles * 40, v.speed, 'reported',
                     v.vehicles, 0, 0, 0, 0, 0, 0.9, v.score,
-                    CASE WHEN v.score >= 0.75 THEN 'SEVERE' WHEN v.score >= 0.55 THEN 'HIGH'
-                         WHEN v.score >= 0.35 THEN 'MODERATE' ELSE 'LOW' END
+                    CASE WHEN v.score >= {severe} THEN 'SEVERE' WHEN v.score >= {high} THEN 'HIGH'
+                         WHEN v.score >= {moderate} THEN 'MODERATE' ELSE 'LOW' END
                FROM (SELECT camera_id, row_number() OVER (ORDER BY camera_id) AS n FROM cameras) c
               CROSS JOIN generate_series(date_trunc('minute', now()) - interval '{hours} hours',
                                          date_trunc('minute', now()), interval '5 seconds') AS w(ts)

@@ -14,6 +14,7 @@ use std::io::Write as _;
 
 use anyhow::Context;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use operators::congestion::{classify, Thresholds};
 
 /// Shape of the simulated network and history.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,17 +145,9 @@ pub fn congestion_minutes(cfg: &LaneSimConfig, cameras: &[SimCamera]) -> Vec<Vec
     out
 }
 
+/// The level the pipeline gives `score` under the default thresholds.
 fn level(score: f64) -> &'static str {
-    // The pipeline's default cut-offs (congestion_thresholds).
-    if score >= 0.75 {
-        "SEVERE"
-    } else if score >= 0.55 {
-        "HIGH"
-    } else if score >= 0.35 {
-        "MODERATE"
-    } else {
-        "LOW"
-    }
+    classify(score, &Thresholds::default()).as_str()
 }
 
 /// What [`seed_lanes`] wrote.

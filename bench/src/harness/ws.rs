@@ -8,16 +8,18 @@
 //! - the server's resident memory before and after the clients connect, with no traffic (memory
 //!   per idle client), and its CPU time while the writer runs.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use contract::{Channel, Notice, WindowNotice};
 use futures_util::StreamExt;
+use operators::congestion::{classify, Thresholds};
 use serde_json::{json, Value};
+use testbed::net::with_database;
+use testbed::{http, prom, Launch, Running};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -98,18 +100,10 @@ struct Shared {
 pub fn run(load: &WsLoad) -> anyhow::Result<(Value, String)> {
     let server_bin = match &load.server_bin {
         Some(p) => p.clone(),
-        None => std::env::current_exe()
-            .context("locating this executable")?
-            .with_file_name("query-server"),
+        None => testbed::workspace_binary("query-server").context("or pass --server-bin")?,
     };
-    if !server_bin.is_file() {
-        bail!(
-            "query-server binary not found at {} (cargo build --release -p query-server, or --server-bin)",
-            server_bin.display()
-        );
-    }
     let db_name = format!("b2_bench_ws_{}", std::process::id());
-    let db_url = with_database(&load.database_url, &db_name)?;
+    let db_url = with_database(&load.database_url, &db_name);
     let mut admin = postgres::Client::connect(&load.database_url, postgres::NoTls)
         .context("connecting to --database-url")?;
     admin.batch_execute(&format!("CREATE DATABASE \"{db_name}\""))?;
@@ -122,7 +116,7 @@ pub fn run(load: &WsLoad) -> anyhow::Result<(Value, String)> {
     outcome
 }
 
-fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(Value, String)> {
+fn run_on(load: &WsLoad, server_bin: &Path, db_url: &str) -> anyhow::Result<(Value, String)> {
     let mut sql = postgres::Client::connect(db_url, postgres::NoTls)?;
     migrations::apply(&mut sql).context("migrations")?;
     sql.batch_execute(&format!(
@@ -136,9 +130,7 @@ fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(
         cameras = load.cameras
     ))?;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = testbed::net::free_port()?;
     let mut server = Server::start(server_bin, db_url, port, load.clients)?;
     let rss_before = server.rss_kib()?;
 
@@ -196,8 +188,8 @@ fn run_on(load: &WsLoad, server_bin: &PathBuf, db_url: &str) -> anyhow::Result<(
         std::thread::sleep(Duration::from_millis(50));
     }
     let cpu_used = server.cpu_seconds()? - cpu_before;
-    let exposed = super::prom::http_get(([127, 0, 0, 1], port).into(), "/metrics")?;
-    let delivery = super::prom::histogram(&exposed, "b2_ws_delivery_latency_seconds");
+    let exposed = http::get_ok(&format!("http://127.0.0.1:{port}/metrics"))?;
+    let delivery = prom::histogram(&exposed, "b2_ws_delivery_latency_seconds");
     let bound_ms = |q: f64| {
         delivery
             .as_ref()
@@ -262,6 +254,7 @@ fn write_windows(
     shared: &Shared,
 ) -> anyhow::Result<usize> {
     let cameras: Vec<String> = (1..=load.cameras).map(|i| format!("ws_{i:03}")).collect();
+    let thresholds = Thresholds::default();
     let base: chrono::DateTime<chrono::Utc> = sql
         .query_one("SELECT date_trunc('minute', now())", &[])?
         .get(0);
@@ -286,12 +279,7 @@ fn write_windows(
             let start = base + chrono::Duration::seconds(5 * (n / load.cameras) as i64);
             let end = start + chrono::Duration::seconds(5);
             let score = ((n * 7919) % 100) as f64 / 100.0;
-            let level = match score {
-                s if s >= 0.75 => "SEVERE",
-                s if s >= 0.55 => "HIGH",
-                s if s >= 0.35 => "MODERATE",
-                _ => "LOW",
-            };
+            let level = classify(score, &thresholds);
             let lanes: Vec<Option<String>> = std::iter::once(None)
                 .chain((1..=load.lanes).map(|l| Some(l.to_string())))
                 .collect();
@@ -299,21 +287,27 @@ fn write_windows(
                 "INSERT INTO traffic_metrics (camera_id, lane_id, window_start, window_end, vehicle_count,
                      event_count, avg_speed_kmh, speed_source, car_count, congestion_score, congestion_level)
                  SELECT $1, lane, $2, $3, 6, $4, 42.5, 'reported', 6, $5, $6 FROM UNNEST($7::text[]) AS lane",
-                &[camera, &start, &end, &(n as i32), &score, &level, &lanes],
+                &[camera, &start, &end, &(n as i32), &score, &level.as_str(), &lanes],
             )?;
-            payloads.push(
-                json!({
-                    "camera_id": camera,
-                    "window_start": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "window_end": end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "vehicle_count": 6, "avg_speed_kmh": 42.5, "congestion_level": level,
-                    "congestion_score": score, "lanes": (1..=load.lanes).map(|l| l.to_string()).collect::<Vec<_>>(),
-                })
-                .to_string(),
-            );
+            let notice = Notice::Window(WindowNotice {
+                camera_id: camera.clone(),
+                window_start: Some(start),
+                window_end: Some(end),
+                vehicle_count: Some(6),
+                avg_speed_kmh: Some(42.5),
+                congestion_level: Some(level),
+                congestion_score: Some(score),
+                lanes: (1..=load.lanes).map(|l| l.to_string()).collect(),
+                lanes_total: None,
+                truncated: false,
+            });
+            payloads.push(notice.encode().text);
         }
         tx.execute(
-            "SELECT pg_notify('b2_metrics', p) FROM UNNEST($1::text[]) AS p",
+            &format!(
+                "SELECT pg_notify('{}', p) FROM UNNEST($1::text[]) AS p",
+                Channel::Metrics.name()
+            ),
             &[&payloads],
         )?;
         let stamp = shared.started.elapsed().as_nanos() as u64;
@@ -385,51 +379,36 @@ fn sequence(text: &str) -> Option<usize> {
     digits[..end].parse().ok()
 }
 
-fn with_database(url: &str, db: &str) -> anyhow::Result<String> {
-    let (prefix, _) = url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow!("--database-url must be postgres://.../dbname: {url}"))?;
-    Ok(format!("{prefix}/{db}"))
-}
-
+/// The real query server, sized for the run's clients.
 struct Server {
-    child: Child,
+    process: Running,
 }
 
 impl Server {
-    fn start(binary: &PathBuf, db_url: &str, port: u16, clients: usize) -> anyhow::Result<Server> {
-        let child = Command::new(binary)
+    fn start(binary: &Path, db_url: &str, port: u16, clients: usize) -> anyhow::Result<Server> {
+        let mut process = Launch::new(binary)
             .env("QUERY_SERVER_ADDR", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", db_url)
             .env("QUERY_SERVER_WS_MAX_CLIENTS", (clients + 100).to_string())
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let server = Server { child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::Write;
-                let _ = stream
-                    .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                let mut response = String::new();
-                let _ = stream.read_to_string(&mut response);
-                if response.starts_with("HTTP/1.1 200") {
-                    return Ok(server);
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("query-server did not answer /health within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .stderr_only()
+            .spawn()?;
+        testbed::wait_healthy(
+            &mut process,
+            &format!("http://127.0.0.1:{port}/health"),
+            Duration::from_secs(30),
+        )?;
+        Ok(Server { process })
+    }
+
+    fn pid(&self) -> anyhow::Result<u32> {
+        self.process
+            .pid()
+            .ok_or_else(|| anyhow!("the query server has exited"))
     }
 
     fn rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?))?;
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -439,7 +418,7 @@ impl Server {
 
     /// User plus system CPU time of the server so far.
     fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?))?;
         // Fields after the command name (which may hold spaces) start after the last ')'.
         let rest = stat
             .rsplit_once(')')
@@ -451,29 +430,10 @@ impl Server {
         Ok(ticks as f64 / 100.0)
     }
 
+    /// SIGTERM, up to 20 s to close the sessions and exit, then `kill -9`; whether it exited
+    /// cleanly.
     fn stop(&mut self) -> anyhow::Result<bool> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status.success());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(false)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        Ok(self.process.stop(Duration::from_secs(20))?.success())
     }
 }
 
@@ -492,9 +452,5 @@ mod tests {
         }
         assert!((l.quantile_ms(0.5) - 50.0).abs() < 0.1);
         assert!((l.quantile_ms(0.99) - 99.0).abs() < 0.1);
-        assert_eq!(
-            with_database("postgres://u@h:5432/postgres", "x").expect("url"),
-            "postgres://u@h:5432/x"
-        );
     }
 }

@@ -102,7 +102,7 @@ struct TrainArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    bootstrap::logging::init(bootstrap::Layout::Service, log::LevelFilter::Warn);
     match Cli::parse().command {
         Command::Train(args) => train_cmd(*args),
         Command::Evaluate { model_dir } => {

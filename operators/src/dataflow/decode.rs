@@ -1,29 +1,12 @@
-use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
 use super::Epoch;
-use crate::event::{decode_message, DecodeError, Detection};
+use crate::event::{decode_message, DecodeError};
 use crate::event_time::TimeBounds;
-
-/// A Kafka message as the source hands it over.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KafkaRecord {
-    pub partition: i32,
-    pub offset: i64,
-    pub payload: Vec<u8>,
-}
-
-/// A valid detection and where it came from (a frame envelope yields several, by `index`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Located {
-    pub detection: Detection,
-    pub partition: i32,
-    pub offset: i64,
-    pub index: u32,
-}
+use crate::record::{KafkaRecord, Located};
 
 pub trait DecodeDetections<'scope> {
     /// Decodes and validates B1 messages where they were read; every rejected message or detection

@@ -1,26 +1,5 @@
-//! One JSON object per line (time, level, logger, message), for our code and for libraries that
-//! log through `log` (rdkafka, postgres) alike. Level from `RUST_LOG`, default `info`.
-
-use std::io::Write;
-
-/// Installs the JSON logger; a second call is a no-op (tests start several components).
-pub fn init() {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(log::LevelFilter::Info);
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&spec);
-    }
-    builder.format(|buf, record| {
-        let line = serde_json::json!({
-            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "level": record.level().as_str(),
-            "logger": record.target(),
-            "message": record.args().to_string(),
-        });
-        writeln!(buf, "{line}")
-    });
-    let _ = builder.try_init();
-}
+//! Rate-limited warnings for per-event problems. The JSON log format itself is
+//! `bootstrap::logging`, shared by every binary.
 
 /// Logs at most once per `every`, counting what it held back (for per-event warnings).
 pub struct RateLimited {

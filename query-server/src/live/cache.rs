@@ -1,3 +1,5 @@
+//! The rendered answers of the hot REST routes, shared by every request for the same key.
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,10 +10,10 @@ use hyper::StatusCode;
 
 /// A complete response worth keeping.
 #[derive(Debug, Clone)]
-pub struct CachedResponse {
-    pub status: StatusCode,
-    pub content_type: String,
-    pub body: Bytes,
+pub(crate) struct CachedResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: String,
+    pub(crate) body: Bytes,
 }
 
 struct Entry {
@@ -22,7 +24,7 @@ struct Entry {
 
 type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
 
-pub struct HotCache {
+pub(crate) struct HotCache {
     version: AtomicU64,
     max_age: Duration,
     max_keys: usize,
@@ -30,7 +32,7 @@ pub struct HotCache {
 }
 
 impl HotCache {
-    pub fn new(max_age: Duration) -> Self {
+    pub(crate) fn new(max_age: Duration) -> Self {
         Self {
             version: AtomicU64::new(1),
             max_age,
@@ -40,11 +42,11 @@ impl HotCache {
     }
 
     /// The data changed (a notification arrived, or the listener reconnected).
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         self.version.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         self.version.load(Ordering::SeqCst)
     }
 
@@ -62,7 +64,11 @@ impl HotCache {
 
     /// The cached response for `key` if still current, else `build`'s, which is kept when it
     /// succeeds (errors are never cached).
-    pub async fn get_or_build<E, F, Fut>(&self, key: &str, build: F) -> Result<CachedResponse, E>
+    pub(crate) async fn get_or_build<E, F, Fut>(
+        &self,
+        key: &str,
+        build: F,
+    ) -> Result<CachedResponse, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<CachedResponse, E>>,

@@ -9,16 +9,18 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
+use contract::notice::BroadcastNotice;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::state::{AlertChange, CameraWindow, LiveState};
+use super::state::{AlertChange, LiveState, HEATMAP_MINUTES};
+use crate::data::windows::CameraWindow;
 use crate::params::{rfc3339, Rfc3339};
 
 /// Envelope types of `/ws/events`, the values `?types=` accepts.
-pub const EVENT_TYPES: &[&str] = &[
+pub(crate) const EVENT_TYPES: &[&str] = &[
     METRICS_UPDATE,
     HEATMAP_UPDATE,
     "new_alert",
@@ -27,29 +29,29 @@ pub const EVENT_TYPES: &[&str] = &[
     "alert_resolved",
     ADMIN_BROADCAST,
 ];
-pub const METRICS_UPDATE: &str = "traffic_metrics_update";
-pub const LANE_METRICS_UPDATE: &str = "lane_metrics_update";
-pub const HEATMAP_UPDATE: &str = "heatmap_update";
-pub const ADMIN_BROADCAST: &str = "admin_broadcast";
-pub const SNAPSHOT: &str = "snapshot";
+pub(crate) const METRICS_UPDATE: &str = "traffic_metrics_update";
+pub(crate) const LANE_METRICS_UPDATE: &str = "lane_metrics_update";
+pub(crate) const HEATMAP_UPDATE: &str = "heatmap_update";
+pub(crate) const ADMIN_BROADCAST: &str = "admin_broadcast";
+pub(crate) const SNAPSHOT: &str = "snapshot";
 
 /// One update, rendered for every channel that carries it.
 #[derive(Debug)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     /// One of [`EVENT_TYPES`].
-    pub event_type: &'static str,
-    pub camera_id: Option<String>,
+    pub(crate) event_type: &'static str,
+    pub(crate) camera_id: Option<String>,
     /// The `/ws/events` envelope.
-    pub event: Utf8Bytes,
+    pub(crate) event: Utf8Bytes,
     /// Metrics updates only: the `/ws/metrics` (camera-wide row) and `/ws/metrics/lanes` forms.
-    pub camera_row: Option<Utf8Bytes>,
-    pub lane_rows: Option<Utf8Bytes>,
+    pub(crate) camera_row: Option<Utf8Bytes>,
+    pub(crate) lane_rows: Option<Utf8Bytes>,
     /// When it was handed to the ring (set by [`Feed::publish`]): the start of delivery latency.
-    pub published: std::time::Instant,
+    pub(crate) published: std::time::Instant,
 }
 
 impl Outgoing {
-    pub fn window(window: &CameraWindow) -> Self {
+    pub(crate) fn window(window: &CameraWindow) -> Self {
         Self {
             event_type: METRICS_UPDATE,
             camera_id: Some(window.camera_id().to_owned()),
@@ -60,7 +62,7 @@ impl Outgoing {
         }
     }
 
-    pub fn alert(change: AlertChange, row: &Value) -> Self {
+    pub(crate) fn alert(change: AlertChange, row: &Value) -> Self {
         Self::event(
             change.event_type(),
             row.get("camera_id")
@@ -70,18 +72,21 @@ impl Outgoing {
         )
     }
 
-    pub fn heatmap(items: Vec<Value>) -> Self {
+    pub(crate) fn heatmap(items: Vec<Value>) -> Self {
         let now = Utc::now();
         let data = json!({
-            "minutes": super::state::HEATMAP_MINUTES,
+            "minutes": HEATMAP_MINUTES,
             "generated_at": rfc3339(now),
             "items": items,
         });
         Self::event(HEATMAP_UPDATE, None, &data)
     }
 
-    pub fn broadcast(notice: &Value) -> Self {
-        Self::event(ADMIN_BROADCAST, None, notice)
+    /// The notice as a JSON map, so its keys come in the same (sorted) order as every other
+    /// frame's data.
+    pub(crate) fn broadcast(notice: &BroadcastNotice) -> Self {
+        let data = serde_json::to_value(notice).unwrap_or(Value::Null);
+        Self::event(ADMIN_BROADCAST, None, &data)
     }
 
     fn event(event_type: &'static str, camera_id: Option<String>, data: &impl Serialize) -> Self {
@@ -97,7 +102,7 @@ impl Outgoing {
 }
 
 /// `{"type","ts","data"}`, the one message shape of every channel.
-pub fn envelope(event_type: &str, data: &impl Serialize) -> Utf8Bytes {
+pub(crate) fn envelope(event_type: &str, data: &impl Serialize) -> Utf8Bytes {
     #[derive(Serialize)]
     struct Envelope<'a, T> {
         #[serde(rename = "type")]
@@ -114,7 +119,7 @@ pub fn envelope(event_type: &str, data: &impl Serialize) -> Utf8Bytes {
     Utf8Bytes::from(text)
 }
 
-pub struct Feed {
+pub(crate) struct Feed {
     state: Mutex<LiveState>,
     sender: broadcast::Sender<Arc<Outgoing>>,
     /// True while the LISTEN connection is up and the state was re-read since it connected:
@@ -124,7 +129,7 @@ pub struct Feed {
 
 impl Feed {
     /// `backlog`: how many updates a client may fall behind before it is dropped.
-    pub fn new(backlog: usize) -> Self {
+    pub(crate) fn new(backlog: usize) -> Self {
         let (sender, _) = broadcast::channel(backlog.max(1));
         Self {
             state: Mutex::new(LiveState::default()),
@@ -133,14 +138,14 @@ impl Feed {
         }
     }
 
-    pub fn set_current(&self, current: bool) {
+    pub(crate) fn set_current(&self, current: bool) {
         self.current
             .store(current, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Reads the state if it is current (see [`Feed::set_current`]); `None` means "ask the
     /// database".
-    pub fn read_current<T>(&self, read: impl FnOnce(&LiveState) -> T) -> Option<T> {
+    pub(crate) fn read_current<T>(&self, read: impl FnOnce(&LiveState) -> T) -> Option<T> {
         let state = self.lock();
         self.current
             .load(std::sync::atomic::Ordering::SeqCst)
@@ -156,7 +161,7 @@ impl Feed {
 
     /// Changes the state and sends what `change` returns, atomically with respect to
     /// [`Feed::subscribe`].
-    pub fn publish<F>(&self, change: F) -> usize
+    pub(crate) fn publish<F>(&self, change: F) -> usize
     where
         F: FnOnce(&mut LiveState) -> Vec<Outgoing>,
     {
@@ -173,7 +178,7 @@ impl Feed {
     }
 
     /// A snapshot taken by `snapshot` and a receiver of every update published after it.
-    pub fn subscribe<T>(
+    pub(crate) fn subscribe<T>(
         &self,
         snapshot: impl FnOnce(&LiveState) -> T,
     ) -> (T, broadcast::Receiver<Arc<Outgoing>>) {
@@ -183,11 +188,11 @@ impl Feed {
     }
 
     /// Reads the state without subscribing.
-    pub fn read<T>(&self, read: impl FnOnce(&LiveState) -> T) -> T {
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&LiveState) -> T) -> T {
         read(&self.lock())
     }
 
-    pub fn subscribers(&self) -> usize {
+    pub(crate) fn subscribers(&self) -> usize {
         self.sender.receiver_count()
     }
 }
@@ -205,17 +210,36 @@ mod tests {
         assert!(value["ts"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
 
+    fn broadcast(message: &str) -> Outgoing {
+        Outgoing::broadcast(&BroadcastNotice {
+            message: message.into(),
+            level: Default::default(),
+            title: None,
+            ts: None,
+        })
+    }
+
+    #[test]
+    fn broadcast_frames_carry_the_notice_with_sorted_keys() {
+        let frame = broadcast("hi");
+        let text = frame.event.as_str();
+        assert!(
+            text.contains(r#""data":{"level":"info","message":"hi","title":null,"ts":null}"#),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn a_subscriber_gets_what_follows_its_snapshot() {
         let feed = Feed::new(4);
-        feed.publish(|_| vec![Outgoing::broadcast(&json!({"n": 1}))]);
+        feed.publish(|_| vec![broadcast("1")]);
         let (count, mut rx) = feed.subscribe(|state| state.active_alerts().count());
         assert_eq!(count, 0);
-        feed.publish(|_| vec![Outgoing::broadcast(&json!({"n": 2}))]);
+        feed.publish(|_| vec![broadcast("2")]);
         let got = rx.recv().await.expect("update");
-        assert!(got.event.as_str().contains(r#""n":2"#));
+        assert!(got.event.as_str().contains(r#""message":"2""#));
         for n in 0..10 {
-            feed.publish(|_| vec![Outgoing::broadcast(&json!({ "n": n }))]);
+            feed.publish(|_| vec![broadcast(&n.to_string())]);
         }
         assert!(matches!(
             rx.recv().await,

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::feed::{Feed, Outgoing};
 
-pub async fn publish_periodically(
+pub(crate) async fn publish_periodically(
     feed: Arc<Feed>,
     period: Duration,
     mut shutdown: watch::Receiver<bool>,

@@ -13,32 +13,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use contract::notice::{AlertEvent, AlertNotice, Notice};
+use contract::Channel;
 use fallible_iterator::FallibleIterator;
-use postgres::{Client, GenericClient, IsolationLevel};
+use postgres::{Client, IsolationLevel};
 use serde_json::Value;
 
 use super::feed::{Feed, Outgoing};
-use super::state::{CameraInfo, CameraWindow, LiveState, HEATMAP_MINUTES};
+use super::state::{LiveState, HEATMAP_MINUTES};
 use super::HotCache;
-use crate::routes::alerts::{alert_json, COLUMNS as ALERT_COLUMNS};
-use crate::routes::metrics::{MetricRow, METRIC_COLUMNS};
+use crate::data::windows::{self, CameraWindow};
+use crate::data::{alerts, cameras};
+use crate::params::rfc3339;
 use crate::telemetry::ApiMetrics;
 
-pub const METRICS_CHANNEL: &str = "b2_metrics";
-pub const ALERTS_CHANNEL: &str = "b2_alerts";
-pub const CAMERAS_CHANNEL: &str = "b2_cameras";
-pub const THRESHOLDS_CHANNEL: &str = "b2_thresholds";
-pub const BROADCAST_CHANNEL: &str = "b2_broadcast";
-const CHANNELS: &[&str] = &[
-    METRICS_CHANNEL,
-    ALERTS_CHANNEL,
-    CAMERAS_CHANNEL,
-    THRESHOLDS_CHANNEL,
-    BROADCAST_CHANNEL,
-];
-
 /// `application_name` of the LISTEN connection.
-pub const APPLICATION_NAME: &str = "query-server live";
+const APPLICATION_NAME: &str = "query-server live";
 
 /// How far before the last commit seen a re-read starts: covers transactions that began
 /// before it (their `updated_at` is their start) and committed after.
@@ -46,17 +36,17 @@ const RESYNC_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 /// Notifications handled per round of reads.
 const BATCH: usize = 2000;
 
-pub struct Listener {
-    pub database_url: String,
-    pub cache: Arc<HotCache>,
-    pub feed: Arc<Feed>,
-    pub metrics: Arc<ApiMetrics>,
-    pub stop: Arc<AtomicBool>,
+pub(crate) struct Listener {
+    pub(crate) database_url: String,
+    pub(crate) cache: Arc<HotCache>,
+    pub(crate) feed: Arc<Feed>,
+    pub(crate) metrics: Arc<ApiMetrics>,
+    pub(crate) stop: Arc<AtomicBool>,
 }
 
 impl Listener {
     /// Runs until `stop` is set, reconnecting with backoff.
-    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+    pub(crate) fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new()
             .name("listen".into())
             .spawn(move || {
@@ -87,13 +77,13 @@ impl Listener {
         // Named, so an operator can tell this long-lived connection from the pool's.
         config.application_name(APPLICATION_NAME);
         let mut client = config.connect(postgres::NoTls)?;
-        let statement: String = CHANNELS.iter().map(|c| format!("LISTEN {c};")).collect();
-        client.batch_execute(&statement)?;
+        client.batch_execute(&Channel::listen_statement(&Channel::ALL))?;
         self.resync(&mut client, seen)?;
         self.feed.set_current(true);
         self.cache.invalidate();
         *backoff = Duration::from_millis(200);
-        log::info!("listen_connected channels={}", CHANNELS.join(","));
+        let names: Vec<&str> = Channel::ALL.iter().map(|c| c.name()).collect();
+        log::info!("listen_connected channels={}", names.join(","));
         let mut batch = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
             batch.clear();
@@ -131,88 +121,45 @@ impl Listener {
             .read_only(true)
             .start()?;
         let now: DateTime<Utc> = tx.query_one("SELECT now()", &[])?.get(0);
-        let cameras = read_cameras(&mut tx)?;
-        let rows = match seen.commit {
+        let locations = cameras::locations(&mut tx)?;
+        let read = match seen.commit {
             // Committed since the last one seen (lanes included).
-            Some(last) => tx.query(
-                &format!(
-                    "SELECT {METRIC_COLUMNS}, updated_at FROM traffic_metrics
-                     WHERE updated_at >= $1"
-                ),
-                &[&(last - RESYNC_MARGIN)],
-            )?,
+            Some(last) => windows::committed_since(&mut tx, last - RESYNC_MARGIN)?,
             // First start: the heatmap's span of recent windows, and each camera's latest.
-            None => tx.query(
-                &format!(
-                    "WITH latest AS (
-                         SELECT l.camera_id, l.window_start FROM cameras c
-                         CROSS JOIN LATERAL (
-                             SELECT camera_id, window_start FROM traffic_metrics m
-                             WHERE m.camera_id = c.camera_id AND m.lane_id IS NULL
-                             ORDER BY window_start DESC LIMIT 1) l)
-                     SELECT {METRIC_COLUMNS}, updated_at FROM traffic_metrics
-                     WHERE window_start >= $1::timestamptz - make_interval(mins => $2::int)
-                       AND lane_id IS NULL
-                     UNION
-                     SELECT {cols}, m.updated_at FROM traffic_metrics m
-                     JOIN latest USING (camera_id, window_start)",
-                    cols = prefixed(METRIC_COLUMNS, "m.")
-                ),
-                &[&now, &(HEATMAP_MINUTES as i32)],
-            )?,
+            None => windows::recent_and_latest(&mut tx, now, HEATMAP_MINUTES as i32)?,
         };
-        let active = tx.query(
-            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'active'"),
-            &[],
-        )?;
+        let active = alerts::active(&mut tx)?;
         let held = self.feed.read(LiveState::active_alert_ids);
-        let active_ids: Vec<i64> = active.iter().map(|r| r.get("alert_id")).collect();
+        let active_ids: Vec<i64> = active.iter().filter_map(alert_id).collect();
         let gone: Vec<i64> = held
             .into_iter()
             .filter(|id| !active_ids.contains(id))
             .collect();
-        let gone_rows = tx.query(
-            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY($1)"),
-            &[&gone],
-        )?;
-        // Alerts opened and already resolved while disconnected: ids are handed out in commit
-        // order, so they are the ended ones above the highest id seen.
+        let gone_rows = alerts::by_ids(&mut tx, &gone)?;
+        // Alerts opened and already resolved while disconnected.
         let ended_unseen = match seen.alert_id {
-            Some(highest) => tx.query(
-                &format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts
-                     WHERE alert_id > $1 AND status <> 'active' ORDER BY alert_id"
-                ),
-                &[&highest],
-            )?,
+            Some(highest) => alerts::ended_after(&mut tx, highest)?,
             None => Vec::new(),
         };
-        let highest: Option<i64> = tx
-            .query_one("SELECT max(alert_id) FROM alerts", &[])?
-            .get(0);
+        let highest = alerts::highest_id(&mut tx)?;
         tx.commit()?;
         seen.alert_id = Some(highest.unwrap_or(0).max(seen.alert_id.unwrap_or(0)));
-
-        let newest = rows
-            .iter()
-            .map(|r| r.get::<_, DateTime<Utc>>("updated_at"))
-            .max();
-        seen.commit = Some(match (seen.commit, newest) {
+        seen.commit = Some(match (seen.commit, read.newest) {
             (Some(prev), Some(n)) => prev.max(n),
             (Some(prev), None) => prev,
             (None, n) => n.unwrap_or(now).max(now),
         });
-        let windows = group_windows(&rows);
         let published = self.feed.publish(|state| {
-            state.set_cameras(cameras);
-            let mut out: Vec<Outgoing> = windows
+            state.set_cameras(locations);
+            let mut out: Vec<Outgoing> = read
+                .windows
                 .into_iter()
                 .filter_map(|w| {
                     let update = Outgoing::window(&w);
                     state.apply_window(w).then_some(update)
                 })
                 .collect();
-            for row in ended_unseen.iter().map(alert_json) {
+            for row in ended_unseen {
                 let opened = opened_view(&row);
                 if let Some(change) = state.apply_alert(opened.clone()) {
                     out.push(Outgoing::alert(change, &opened));
@@ -221,7 +168,7 @@ impl Listener {
                     out.push(Outgoing::alert(change, &row));
                 }
             }
-            for row in active.iter().chain(gone_rows.iter()).map(alert_json) {
+            for row in active.into_iter().chain(gone_rows) {
                 if let Some(change) = state.apply_alert(row.clone()) {
                     out.push(Outgoing::alert(change, &row));
                 }
@@ -245,113 +192,76 @@ impl Listener {
         let mut stale_cameras: Vec<String> = Vec::new();
         let mut alert_ids: Vec<i64> = Vec::new();
         let mut cameras_changed = false;
-        let parsed: Vec<(&str, Option<Value>)> = batch
-            .iter()
-            .map(|n| (n.channel(), serde_json::from_str(n.payload()).ok()))
-            .collect();
-        for (channel, payload) in &parsed {
-            let Some(payload) = payload else {
-                if *channel != THRESHOLDS_CHANNEL && *channel != CAMERAS_CHANNEL {
-                    log::warn!("notification_unreadable channel={channel}");
-                }
-                cameras_changed |= *channel == CAMERAS_CHANNEL;
-                continue;
-            };
-            match *channel {
-                METRICS_CHANNEL => match (window_key(payload), payload.get("camera_id")) {
-                    (Some(key), _) => window_keys.push(key),
-                    (None, Some(Value::String(camera))) => stale_cameras.push(camera.clone()),
-                    _ => log::warn!("notification_unreadable channel={channel}"),
+        let mut notices: Vec<Notice> = Vec::with_capacity(batch.len());
+        for notification in batch {
+            let channel = notification.channel();
+            match Channel::from_name(channel) {
+                // Trigger payloads are not read: any change of `cameras` means re-reading them,
+                // and nothing here depends on the thresholds.
+                Some(Channel::Cameras) => cameras_changed = true,
+                Some(Channel::Thresholds) => {}
+                _ => match Notice::decode(channel, notification.payload()) {
+                    Ok(notice) => notices.push(notice),
+                    Err(e) => log::warn!("notification_unreadable channel={channel} error={e}"),
                 },
-                ALERTS_CHANNEL => {
-                    if let Some(id) = payload.get("alert_id").and_then(Value::as_i64) {
-                        alert_ids.push(id);
-                    }
-                }
-                CAMERAS_CHANNEL => cameras_changed = true,
+            }
+        }
+        for notice in &notices {
+            match notice {
+                Notice::Window(window) => match window.window_start {
+                    Some(start) => window_keys.push((window.camera_id.clone(), start)),
+                    None => stale_cameras.push(window.camera_id.clone()),
+                },
+                Notice::Alert(alert) => alert_ids.push(alert.alert_id),
                 _ => {}
             }
         }
 
-        let windows = if window_keys.is_empty() {
-            BTreeMap::new()
-        } else {
-            let cameras: Vec<&str> = window_keys.iter().map(|(c, _)| c.as_str()).collect();
-            let starts: Vec<DateTime<Utc>> = window_keys.iter().map(|(_, s)| *s).collect();
-            let rows = client.query(
-                &format!(
-                    "SELECT {METRIC_COLUMNS}, updated_at FROM traffic_metrics
-                     WHERE window_start = ANY($2) AND camera_id = ANY($1)"
-                ),
-                &[&cameras, &starts],
-            )?;
-            if let Some(newest) = rows
-                .iter()
-                .map(|r| r.get::<_, DateTime<Utc>>("updated_at"))
-                .max()
-            {
+        let mut windows: BTreeMap<(String, DateTime<Utc>), CameraWindow> = BTreeMap::new();
+        if !window_keys.is_empty() {
+            let read = windows::at(client, &window_keys)?;
+            if let Some(newest) = read.newest {
                 seen.commit = Some(seen.commit.map_or(newest, |s| s.max(newest)));
             }
-            group_windows(&rows)
-                .into_iter()
-                .map(|w| ((w.camera_id().to_owned(), w.window_start()), w))
-                .collect()
-        };
+            windows.extend(
+                read.windows
+                    .into_iter()
+                    .map(|w| ((w.camera_id().to_owned(), w.window_start()), w)),
+            );
+        }
         let mut latest: BTreeMap<String, CameraWindow> = if stale_cameras.is_empty() {
             BTreeMap::new()
         } else {
-            let rows = client.query(
-                &format!(
-                    "SELECT {cols}, m.updated_at FROM UNNEST($1::text[]) AS k(camera_id)
-                     CROSS JOIN LATERAL (
-                         SELECT window_start FROM traffic_metrics t
-                         WHERE t.camera_id = k.camera_id AND t.lane_id IS NULL
-                         ORDER BY window_start DESC LIMIT 1) l
-                     JOIN traffic_metrics m
-                       ON m.camera_id = k.camera_id AND m.window_start = l.window_start",
-                    cols = prefixed(METRIC_COLUMNS, "m.")
-                ),
-                &[&stale_cameras],
-            )?;
-            group_windows(&rows)
+            windows::latest(client, &stale_cameras)?
                 .into_iter()
                 .map(|w| (w.camera_id().to_owned(), w))
                 .collect()
         };
-        let alerts: BTreeMap<i64, Value> = if alert_ids.is_empty() {
+        let alert_rows: BTreeMap<i64, Value> = if alert_ids.is_empty() {
             BTreeMap::new()
         } else {
-            client
-                .query(
-                    &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY($1)"),
-                    &[&alert_ids],
-                )?
-                .iter()
-                .map(|r| (r.get("alert_id"), alert_json(r)))
+            alerts::by_ids(client, &alert_ids)?
+                .into_iter()
+                .filter_map(|row| Some((alert_id(&row)?, row)))
                 .collect()
         };
-        let cameras = if cameras_changed {
-            Some(read_cameras(client)?)
+        let locations = if cameras_changed {
+            Some(cameras::locations(client)?)
         } else {
             None
         };
 
-        let mut windows = windows;
         let published = self.feed.publish(|state| {
-            if let Some(cameras) = cameras {
-                state.set_cameras(cameras);
+            if let Some(locations) = locations {
+                state.set_cameras(locations);
             }
             let mut out = Vec::new();
-            for (channel, payload) in &parsed {
-                let Some(payload) = payload else { continue };
-                match *channel {
-                    METRICS_CHANNEL => {
-                        let window = match window_key(payload) {
-                            Some(k) => windows.remove(&k),
-                            None => payload
-                                .get("camera_id")
-                                .and_then(Value::as_str)
-                                .and_then(|c| latest.remove(c)),
+            for notice in &notices {
+                match notice {
+                    Notice::Window(notice) => {
+                        let window = match notice.window_start {
+                            Some(start) => windows.remove(&(notice.camera_id.clone(), start)),
+                            None => latest.remove(&notice.camera_id),
                         };
                         if let Some(window) = window {
                             let update = Outgoing::window(&window);
@@ -360,21 +270,17 @@ impl Listener {
                             }
                         }
                     }
-                    ALERTS_CHANNEL => {
-                        let Some(row) = payload
-                            .get("alert_id")
-                            .and_then(Value::as_i64)
-                            .and_then(|id| alerts.get(&id))
-                        else {
+                    Notice::Alert(notice) => {
+                        let Some(row) = alert_rows.get(&notice.alert_id) else {
                             continue;
                         };
-                        let row = as_of_notification(row, payload);
+                        let row = as_of_notification(row, notice);
                         if let Some(change) = state.apply_alert(row.clone()) {
                             out.push(Outgoing::alert(change, &row));
                         }
                     }
-                    BROADCAST_CHANNEL => out.push(Outgoing::broadcast(payload)),
-                    _ => {}
+                    Notice::Broadcast(notice) => out.push(Outgoing::broadcast(notice)),
+                    Notice::Camera(_) | Notice::Thresholds(_) => {}
                 }
             }
             out
@@ -404,6 +310,10 @@ struct Seen {
     alert_id: Option<i64>,
 }
 
+fn alert_id(row: &Value) -> Option<i64> {
+    row.get("alert_id").and_then(Value::as_i64)
+}
+
 /// An ended alert as it was while open, so that its opening is announced too.
 fn opened_view(row: &Value) -> Value {
     let mut row = row.clone();
@@ -412,126 +322,54 @@ fn opened_view(row: &Value) -> Value {
     row
 }
 
-fn window_key(payload: &Value) -> Option<(String, DateTime<Utc>)> {
-    let camera = payload.get("camera_id").and_then(Value::as_str)?;
-    let start = payload.get("window_start").and_then(Value::as_str)?;
-    let start = DateTime::parse_from_rfc3339(start).ok()?;
-    Some((camera.to_owned(), start.with_timezone(&Utc)))
-}
-
 /// The alert row as the notification saw it: an alert opened or updated and already resolved
 /// by the time it is read is first shown active, so `new_alert` is never skipped.
-fn as_of_notification(row: &Value, payload: &Value) -> Value {
-    let event = payload.get("event").and_then(Value::as_str);
+fn as_of_notification(row: &Value, notice: &AlertNotice) -> Value {
+    let reopened = matches!(notice.event, AlertEvent::Opened | AlertEvent::Updated);
     let resolved = row.get("status").and_then(Value::as_str) == Some("resolved");
-    if !(resolved && matches!(event, Some("opened" | "updated"))) {
+    if !(resolved && reopened) {
         return row.clone();
     }
-    let mut row = row.clone();
-    row["status"] = Value::from("active");
-    row["resolved_at"] = Value::Null;
-    for field in ["severity", "score", "message"] {
-        if let Some(value) = payload.get(field) {
-            row[field] = value.clone();
-        }
+    let mut row = opened_view(row);
+    if let Some(severity) = notice.severity {
+        row["severity"] = Value::from(severity.as_str());
     }
-    if let Some(at) = payload.get("at") {
-        row["updated_at"] = at.clone();
+    if let Some(score) = notice.score {
+        row["score"] = Value::from(score);
+    }
+    if let Some(message) = &notice.message {
+        row["message"] = Value::from(message.as_str());
+    }
+    if let Some(at) = notice.at {
+        row["updated_at"] = Value::from(rfc3339(at));
     }
     row
-}
-
-fn read_cameras(
-    client: &mut impl GenericClient,
-) -> Result<BTreeMap<String, CameraInfo>, postgres::Error> {
-    Ok(client
-        .query(
-            "SELECT camera_id, latitude, longitude, road_segment FROM cameras",
-            &[],
-        )?
-        .iter()
-        .map(|r| {
-            (
-                r.get(0),
-                CameraInfo {
-                    latitude: r.get(1),
-                    longitude: r.get(2),
-                    road_segment: r.get(3),
-                },
-            )
-        })
-        .collect())
-}
-
-/// Rows (selected with `METRIC_COLUMNS`) grouped into camera windows, oldest first; lane rows
-/// without their camera-wide row are left out.
-fn group_windows(rows: &[postgres::Row]) -> Vec<CameraWindow> {
-    type Parts = (Option<MetricRow>, Vec<MetricRow>);
-    let mut grouped: BTreeMap<(DateTime<Utc>, String), Parts> = BTreeMap::new();
-    for row in rows {
-        let metric = MetricRow::from_row(row);
-        let entry = grouped
-            .entry((metric.window_start.0, metric.camera_id.clone()))
-            .or_default();
-        if metric.lane_id.is_none() {
-            entry.0 = Some(metric);
-        } else {
-            entry.1.push(metric);
-        }
-    }
-    grouped
-        .into_values()
-        .filter_map(|(camera, mut lanes)| {
-            lanes.sort_by(|a, b| lane_order(&a.lane_id).cmp(&lane_order(&b.lane_id)));
-            Some(CameraWindow {
-                camera: camera?,
-                lanes,
-            })
-        })
-        .collect()
-}
-
-/// Lane ids in the REST order: numeric ids numerically (by length, then text).
-fn lane_order(lane: &Option<String>) -> (usize, &str) {
-    let lane = lane.as_deref().unwrap_or_default();
-    (lane.len(), lane)
-}
-
-fn prefixed(columns: &str, prefix: &str) -> String {
-    columns
-        .split(',')
-        .map(|c| format!("{prefix}{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::CongestionLevel;
     use serde_json::json;
 
     #[test]
     fn a_resolved_alert_is_shown_open_for_its_opening() {
         let row = json!({"alert_id": 1, "status": "resolved", "resolved_at": "t2",
                          "severity": "HIGH", "score": 0.5, "updated_at": "t2"});
-        let opened = json!({"event": "opened", "alert_id": 1, "severity": "SEVERE",
-                            "score": 0.8, "at": "t1"});
+        let at = contract::timestamp::from_millis(1_767_225_605_000);
+        let opened = AlertNotice {
+            severity: Some(CongestionLevel::Severe),
+            score: Some(0.8),
+            at: Some(at),
+            ..AlertNotice::bare(AlertEvent::Opened, 1)
+        };
         let shown = as_of_notification(&row, &opened);
         assert_eq!(shown["status"], "active");
         assert_eq!(shown["resolved_at"], Value::Null);
         assert_eq!(shown["severity"], "SEVERE");
-        assert_eq!(shown["updated_at"], "t1");
-        let resolved = json!({"event": "resolved", "alert_id": 1});
+        assert_eq!(shown["score"], 0.8);
+        assert_eq!(shown["updated_at"], "2026-01-01T00:00:05.000Z");
+        let resolved = AlertNotice::bare(AlertEvent::Resolved, 1);
         assert_eq!(as_of_notification(&row, &resolved), row);
-    }
-
-    #[test]
-    fn window_keys_and_column_prefixes() {
-        let key =
-            window_key(&json!({"camera_id": "c", "window_start": "2026-01-01T00:00:05.000Z"}));
-        assert_eq!(key.map(|k| k.1.timestamp()), Some(1_767_225_605));
-        assert_eq!(window_key(&json!({"camera_id": "c"})), None);
-        assert_eq!(prefixed("a, b,c", "m."), "m.a, m.b, m.c");
-        assert!(lane_order(&Some("2".into())) < lane_order(&Some("10".into())));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The pipeline NOTIFYs after every commit (`b2_metrics`, `b2_alerts`), the tables' triggers do
 //! the same for admin changes (`b2_cameras`, `b2_thresholds`), and admin broadcasts travel as
-//! `b2_broadcast`, so every replica hears every change.
+//! `b2_broadcast`, so every replica hears every change. Channel names and payloads are the
+//! contract's ([`contract::Channel`], [`contract::Notice`]).
 //! - [`listen`]: the LISTEN thread; reads the changed rows back, re-reads after a reconnection.
 //! - [`state`]: latest window per camera (with lanes), recent scores, active alerts.
 //! - [`feed`]: applies changes to the state and fans them out to WebSocket sessions.
@@ -11,11 +12,11 @@
 //!   write through this server) moves the data version, or for at most their age limit; only
 //!   one request per key rebuilds at a time, so a burst costs one query.
 
-pub mod cache;
-pub mod feed;
-pub mod heatmap;
-pub mod listen;
-pub mod state;
+pub(crate) mod cache;
+pub(crate) mod feed;
+pub(crate) mod heatmap;
+pub(crate) mod listen;
+pub(crate) mod state;
 
-pub use cache::{CachedResponse, HotCache};
-pub use feed::Feed;
+pub(crate) use cache::{CachedResponse, HotCache};
+pub(crate) use feed::Feed;

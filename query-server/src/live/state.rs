@@ -1,75 +1,34 @@
 //! The live picture, as plain data: per camera its latest committed camera-wide window with that
-//! window's lane rows, the scores of its recent windows (for the heatmap), where it is, and the
-//! active alerts. The feed thread applies what it reads from PostgreSQL; WebSocket sessions
+//! window's lane rows, the scores of its recent windows (for `heatmap_update`), where it is, and
+//! the active alerts. The feed thread applies what it reads from PostgreSQL; WebSocket sessions
 //! start from a snapshot of it. Applying is idempotent, so the same row read twice (from a
 //! notification and from a re-read after a reconnection) is delivered once.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
+use contract::CongestionLevel;
 use serde_json::{json, Value};
 
+use crate::data::cameras::CameraInfo;
+use crate::data::windows::CameraWindow;
 use crate::params::rfc3339;
-use crate::routes::metrics::MetricRow;
 
-/// Minutes of recent windows kept per camera: the heatmap's span (`/api/map/heatmap` default).
-pub const HEATMAP_MINUTES: i64 = 5;
-
-const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
-
-/// A committed camera window: the camera-wide row and the lane rows of the same window.
-#[derive(Debug, Clone)]
-pub struct CameraWindow {
-    pub camera: MetricRow,
-    pub lanes: Vec<MetricRow>,
-}
-
-impl CameraWindow {
-    pub fn camera_id(&self) -> &str {
-        &self.camera.camera_id
-    }
-
-    pub fn window_start(&self) -> DateTime<Utc> {
-        self.camera.window_start.0
-    }
-
-    /// The camera-wide row with its lane rows under `lanes`, as `/metrics/current` shows it.
-    pub fn with_lanes_json(&self) -> Value {
-        let mut row = serde_json::to_value(&self.camera).unwrap_or(Value::Null);
-        row["lanes"] = serde_json::to_value(&self.lanes).unwrap_or(Value::Null);
-        row
-    }
-
-    /// The `/ws/metrics/lanes` form: the window and its lane rows.
-    pub fn lanes_json(&self) -> Value {
-        json!({
-            "camera_id": self.camera.camera_id,
-            "window_start": self.camera.window_start,
-            "window_end": self.camera.window_end,
-            "lanes": self.lanes,
-        })
-    }
-}
-
-/// Where a camera is, for the heatmap.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CameraInfo {
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub road_segment: Option<String>,
-}
+/// Minutes of recent windows kept per camera: the span of `heatmap_update` (and the default of
+/// `/api/map/heatmap`).
+pub(crate) const HEATMAP_MINUTES: i64 = 5;
 
 #[derive(Debug, Clone, Copy)]
 struct Recent {
     window_start: DateTime<Utc>,
     score: f64,
     vehicles: i32,
-    level_rank: usize,
+    level: CongestionLevel,
 }
 
 /// What an alert row changed, named as the `/ws/events` envelope type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertChange {
+pub(crate) enum AlertChange {
     Opened,
     Updated,
     Acknowledged,
@@ -77,7 +36,7 @@ pub enum AlertChange {
 }
 
 impl AlertChange {
-    pub fn event_type(self) -> &'static str {
+    pub(crate) fn event_type(self) -> &'static str {
         match self {
             AlertChange::Opened => "new_alert",
             AlertChange::Updated => "alert_updated",
@@ -88,7 +47,7 @@ impl AlertChange {
 }
 
 #[derive(Debug, Default)]
-pub struct LiveState {
+pub(crate) struct LiveState {
     windows: BTreeMap<String, CameraWindow>,
     recent: BTreeMap<String, VecDeque<Recent>>,
     cameras: BTreeMap<String, CameraInfo>,
@@ -99,7 +58,7 @@ pub struct LiveState {
 impl LiveState {
     /// Keeps `window` if it is newer than the camera's latest; false when it was already held
     /// (windows of a camera commit in order, so an older or equal start is a repeat).
-    pub fn apply_window(&mut self, window: CameraWindow) -> bool {
+    pub(crate) fn apply_window(&mut self, window: CameraWindow) -> bool {
         let start = window.window_start();
         if let Some(held) = self.windows.get(window.camera_id()) {
             if held.window_start() >= start {
@@ -114,7 +73,8 @@ impl LiveState {
             window_start: start,
             score: window.camera.congestion_score,
             vehicles: window.camera.vehicle_count,
-            level_rank: level_rank(&window.camera.congestion_level),
+            // The schema admits only the contract's levels; anything else counts as the lowest.
+            level: window.camera.congestion_level.parse().unwrap_or_default(),
         });
         let horizon = start - Duration::minutes(HEATMAP_MINUTES);
         while recent.front().is_some_and(|r| r.window_start < horizon) {
@@ -124,28 +84,23 @@ impl LiveState {
         true
     }
 
-    /// The latest window start held for `camera_id`.
-    pub fn latest_start(&self, camera_id: &str) -> Option<DateTime<Utc>> {
-        self.windows.get(camera_id).map(CameraWindow::window_start)
-    }
-
-    pub fn set_cameras(&mut self, cameras: BTreeMap<String, CameraInfo>) {
+    pub(crate) fn set_cameras(&mut self, cameras: BTreeMap<String, CameraInfo>) {
         self.cameras = cameras;
     }
 
-    pub fn camera(&self, camera_id: &str) -> Option<&CameraInfo> {
+    pub(crate) fn camera(&self, camera_id: &str) -> Option<&CameraInfo> {
         self.cameras.get(camera_id)
     }
 
     /// Registered cameras that have a window, ordered by camera id, with their latest window.
-    pub fn registered_windows(&self) -> impl Iterator<Item = (&CameraInfo, &CameraWindow)> {
+    pub(crate) fn registered_windows(&self) -> impl Iterator<Item = (&CameraInfo, &CameraWindow)> {
         self.cameras
             .iter()
             .filter_map(|(id, info)| self.windows.get(id).map(|w| (info, w)))
     }
 
     /// Latest windows, ordered by camera id, optionally of one camera.
-    pub fn windows<'a>(
+    pub(crate) fn windows<'a>(
         &'a self,
         camera_id: Option<&'a str>,
     ) -> impl Iterator<Item = &'a CameraWindow> + 'a {
@@ -154,16 +109,16 @@ impl LiveState {
             .filter(move |w| camera_id.is_none_or(|c| w.camera_id() == c))
     }
 
-    pub fn active_alerts(&self) -> impl Iterator<Item = &Value> {
+    pub(crate) fn active_alerts(&self) -> impl Iterator<Item = &Value> {
         self.alerts.values()
     }
 
-    pub fn active_alert_ids(&self) -> Vec<i64> {
+    pub(crate) fn active_alert_ids(&self) -> Vec<i64> {
         self.alerts.keys().copied().collect()
     }
 
     /// Applies an alert row as read from the database and says what changed, if anything.
-    pub fn apply_alert(&mut self, row: Value) -> Option<AlertChange> {
+    pub(crate) fn apply_alert(&mut self, row: Value) -> Option<AlertChange> {
         let id = row.get("alert_id").and_then(Value::as_i64)?;
         let active = row.get("status").and_then(Value::as_str) == Some("active");
         match (self.alerts.get(&id), active) {
@@ -189,10 +144,11 @@ impl LiveState {
         }
     }
 
-    /// `/api/map/heatmap?minutes=5` computed from memory: per located camera with windows
-    /// starting in the last [`HEATMAP_MINUTES`] before `now`, the mean score clamped to [0, 1],
-    /// mean vehicle count, highest level and window count.
-    pub fn heatmap(&self, now: DateTime<Utc>) -> Vec<Value> {
+    /// The items of `heatmap_update`: per registered camera with windows starting in the last
+    /// [`HEATMAP_MINUTES`] before `now`, the mean score clamped to [0, 1], mean vehicle count,
+    /// highest level and window count, as `/api/map/heatmap?minutes=5` reports them (that route
+    /// answers from SQL, with the database's clock).
+    pub(crate) fn heatmap(&self, now: DateTime<Utc>) -> Vec<Value> {
         let since = now - Duration::minutes(HEATMAP_MINUTES);
         self.recent
             .iter()
@@ -204,7 +160,7 @@ impl LiveState {
                 let n = inside.len() as f64;
                 let score = inside.iter().map(|r| r.score).sum::<f64>() / n;
                 let vehicles = inside.iter().map(|r| f64::from(r.vehicles)).sum::<f64>() / n;
-                let max_rank = inside.iter().map(|r| r.level_rank).max().unwrap_or(0);
+                let max_level = inside.iter().map(|r| r.level).max().unwrap_or_default();
                 Some(json!({
                     "camera_id": camera_id,
                     "latitude": info.latitude,
@@ -212,17 +168,13 @@ impl LiveState {
                     "road_segment": info.road_segment,
                     "intensity": score.clamp(0.0, 1.0),
                     "avg_vehicle_count": vehicles,
-                    "max_congestion_level": LEVELS.get(max_rank),
+                    "max_congestion_level": max_level.as_str(),
                     "windows": inside.len(),
                     "latest_window_start": rfc3339(last.window_start),
                 }))
             })
             .collect()
     }
-}
-
-fn level_rank(level: &str) -> usize {
-    LEVELS.iter().position(|l| *l == level).unwrap_or(0)
 }
 
 fn only_acknowledgement_differs(held: &Value, row: &Value) -> bool {
@@ -240,6 +192,7 @@ fn only_acknowledgement_differs(held: &Value, row: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::windows::MetricRow;
     use crate::params::Rfc3339;
 
     fn at(seconds: i64) -> DateTime<Utc> {
@@ -283,14 +236,15 @@ mod tests {
         assert!(!state.apply_window(window("a", 5, 0.2, "LOW")), "older");
         assert!(state.apply_window(window("a", 15, 0.2, "LOW")));
         assert!(state.apply_window(window("b", 0, 0.2, "LOW")));
-        assert_eq!(state.latest_start("a"), Some(at(15)));
+        let latest = state.windows(Some("a")).map(CameraWindow::window_start);
+        assert_eq!(latest.collect::<Vec<_>>(), [at(15)]);
         let ids: Vec<&str> = state.windows(None).map(CameraWindow::camera_id).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(state.windows(Some("b")).count(), 1);
     }
 
     #[test]
-    fn heatmap_averages_the_last_five_minutes_of_located_cameras() {
+    fn heatmap_averages_the_last_five_minutes_of_registered_cameras() {
         let mut state = LiveState::default();
         state.set_cameras(BTreeMap::from([(
             "a".to_owned(),
@@ -305,7 +259,7 @@ mod tests {
         state.apply_window(window("a", 405, 1.6, "HIGH"));
         state.apply_window(window("b", 405, 0.5, "MODERATE"));
         let items = state.heatmap(at(410));
-        assert_eq!(items.len(), 1, "b has no location: {items:?}");
+        assert_eq!(items.len(), 1, "b is not registered: {items:?}");
         let a = &items[0];
         assert_eq!(a["windows"], 2, "the window at 0 is older than 5 minutes");
         assert!((a["intensity"].as_f64().expect("f64") - 0.9).abs() < 1e-9);

@@ -2,4 +2,4 @@
 //!
 //! - [`pdf`]: the traffic report (`GET /api/analytics/report/pdf`), rendered from plain data.
 
-pub mod pdf;
+pub(crate) mod pdf;

@@ -6,48 +6,49 @@
 //! The chart is plain vector graphics (rectangles and lines), so it stays sharp at any zoom.
 
 use chrono::{DateTime, Utc};
+use contract::CongestionLevel;
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, ObjectId, Stream};
 
 /// Everything the report shows, already computed and (for the KPIs) formatted.
 #[derive(Debug, Clone)]
-pub struct ReportData {
-    pub title: String,
-    pub period_start: DateTime<Utc>,
-    pub period_end: DateTime<Utc>,
-    pub generated_at: DateTime<Utc>,
+pub(crate) struct ReportData {
+    pub(crate) title: String,
+    pub(crate) period_start: DateTime<Utc>,
+    pub(crate) period_end: DateTime<Utc>,
+    pub(crate) generated_at: DateTime<Utc>,
     /// Label and formatted value, in display order.
-    pub kpis: Vec<(String, String)>,
+    pub(crate) kpis: Vec<(String, String)>,
     /// Congestion level and the number of camera-wide windows at that level.
-    pub levels: Vec<(String, i64)>,
-    pub cameras: Vec<CameraLine>,
-    pub series: Series,
+    pub(crate) levels: Vec<(CongestionLevel, i64)>,
+    pub(crate) cameras: Vec<CameraLine>,
+    pub(crate) series: Series,
 }
 
 #[derive(Debug, Clone)]
-pub struct CameraLine {
-    pub camera_id: String,
-    pub windows: i64,
-    pub vehicles: i64,
-    pub avg_speed_kmh: Option<f64>,
-    pub avg_congestion_score: Option<f64>,
-    pub max_congestion_score: Option<f64>,
-    pub high_or_severe_windows: i64,
+pub(crate) struct CameraLine {
+    pub(crate) camera_id: String,
+    pub(crate) windows: i64,
+    pub(crate) vehicles: i64,
+    pub(crate) avg_speed_kmh: Option<f64>,
+    pub(crate) avg_congestion_score: Option<f64>,
+    pub(crate) max_congestion_score: Option<f64>,
+    pub(crate) high_or_severe_windows: i64,
 }
 
 /// Vehicles and average congestion score per fixed-size time bucket from `period_start`.
 #[derive(Debug, Clone)]
-pub struct Series {
-    pub bucket_seconds: i64,
+pub(crate) struct Series {
+    pub(crate) bucket_seconds: i64,
     /// Only buckets with data; `bucket` is the index from `period_start`.
-    pub points: Vec<SeriesPoint>,
+    pub(crate) points: Vec<SeriesPoint>,
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct SeriesPoint {
-    pub bucket: i64,
-    pub vehicles: i64,
-    pub avg_congestion_score: Option<f64>,
+pub(crate) struct SeriesPoint {
+    pub(crate) bucket: i64,
+    pub(crate) vehicles: i64,
+    pub(crate) avg_congestion_score: Option<f64>,
 }
 
 const PAGE_W: f64 = 595.0;
@@ -57,7 +58,7 @@ const REGULAR: &str = "F1";
 const BOLD: &str = "F2";
 
 /// Renders the report; fails only if the document cannot be serialised.
-pub fn render(data: &ReportData) -> Result<Vec<u8>, lopdf::Error> {
+pub(crate) fn render(data: &ReportData) -> Result<Vec<u8>, lopdf::Error> {
     let mut pages = PageWriter::new();
     title_block(&mut pages, data);
     kpi_table(&mut pages, data);
@@ -108,13 +109,12 @@ fn kpi_table(p: &mut PageWriter, data: &ReportData) {
     p.y -= 16.0;
 }
 
-fn level_color(level: &str) -> (f64, f64, f64) {
+fn level_color(level: CongestionLevel) -> (f64, f64, f64) {
     match level {
-        "LOW" => (0.30, 0.69, 0.31),
-        "MODERATE" => (0.98, 0.75, 0.18),
-        "HIGH" => (0.96, 0.49, 0.13),
-        "SEVERE" => (0.83, 0.18, 0.18),
-        _ => (0.5, 0.5, 0.5),
+        CongestionLevel::Low => (0.30, 0.69, 0.31),
+        CongestionLevel::Moderate => (0.98, 0.75, 0.18),
+        CongestionLevel::High => (0.96, 0.49, 0.13),
+        CongestionLevel::Severe => (0.83, 0.18, 0.18),
     }
 }
 
@@ -129,7 +129,7 @@ fn level_distribution(p: &mut PageWriter, data: &ReportData) {
         } else {
             0.0
         };
-        p.text(MARGIN + 4.0, p.y, 9.0, REGULAR, level);
+        p.text(MARGIN + 4.0, p.y, 9.0, REGULAR, level.as_str());
         p.fill_rect(MARGIN + 80.0, p.y - 2.0, bar_max, 10.0, (0.92, 0.92, 0.92));
         if share > 0.0 {
             p.fill_rect(
@@ -137,7 +137,7 @@ fn level_distribution(p: &mut PageWriter, data: &ReportData) {
                 p.y - 2.0,
                 (bar_max * share).max(1.0),
                 10.0,
-                level_color(level),
+                level_color(*level),
             );
         }
         p.text(
@@ -237,6 +237,7 @@ fn chart(p: &mut PageWriter, data: &ReportData) {
 }
 
 fn camera_table(p: &mut PageWriter, data: &ReportData) {
+    let alerting = CongestionLevel::ALERTING.map(|l| l.as_str()).join("+");
     let columns: [(&str, f64); 7] = [
         ("Camera", MARGIN + 4.0),
         ("Windows", 215.0),
@@ -244,7 +245,7 @@ fn camera_table(p: &mut PageWriter, data: &ReportData) {
         ("Avg speed km/h", 355.0),
         ("Avg score", 415.0),
         ("Max score", 475.0),
-        ("HIGH+SEVERE", PAGE_W - MARGIN - 4.0),
+        (&alerting, PAGE_W - MARGIN - 4.0),
     ];
     let header = |p: &mut PageWriter| {
         p.fill_rect(
@@ -543,12 +544,10 @@ mod tests {
                 ("Total vehicles".into(), "12345".into()),
                 ("Average speed (km/h)".into(), "42.7".into()),
             ],
-            levels: vec![
-                ("LOW".into(), 10),
-                ("MODERATE".into(), 5),
-                ("HIGH".into(), 2),
-                ("SEVERE".into(), 1),
-            ],
+            levels: CongestionLevel::ALL
+                .into_iter()
+                .zip([10, 5, 2, 1])
+                .collect(),
             cameras: (0..cameras)
                 .map(|i| CameraLine {
                     camera_id: format!("cam_{i:03}"),

@@ -7,31 +7,26 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
+use contract::notice::{AlertEvent, AlertNotice, Notice};
+use contract::{Channel, CongestionLevel};
 use hyper::header::{HeaderValue, CONTENT_DISPOSITION};
 use postgres::Row;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::context::{Ctx, Req};
+use crate::data::alerts::{alert_json, ALERT_COLUMNS};
+use crate::data::paging::{Limits, Page};
 use crate::error::ApiError;
 use crate::http::{self, ApiResult};
+use crate::live::feed::Outgoing;
 use crate::params::{self, rfc3339, Params};
 
-/// Default and maximum page size of the list routes.
-const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
 /// CSV rows per streamed chunk (and per portal fetch): small enough to start sending at once,
 /// large enough to keep the per-chunk overhead negligible.
 const EXPORT_CHUNK_ROWS: i32 = 500;
-/// Deepest accepted `offset`; keeps `offset + limit` far from overflow.
-const MAX_OFFSET: i64 = 1_000_000_000;
 /// Longest accepted `admin_id`; it is an identifier, not free text.
 const MAX_ADMIN_ID_LEN: usize = 200;
-
-pub(crate) const COLUMNS: &str =
-    "alert_id, camera_id, alert_type, severity, peak_severity, road_segment, \
-     score, message, status, opened_window_start, opened_at, updated_at, resolved_at, \
-     acknowledged_by, acknowledged_at";
 
 /// `$1` from, `$2` to, `$3` severity, `$4` road_segment, `$5` type; NULL means "any".
 const FILTER: &str = "opened_at <= $2 AND COALESCE(resolved_at, 'infinity') >= $1 \
@@ -41,8 +36,9 @@ const FILTER: &str = "opened_at <= $2 AND COALESCE(resolved_at, 'infinity') >= $
 
 /// `GET /api/alerts/current`: active alerts, newest first; `limit` (default 100, max 1000) and
 /// `offset` page through them, `next_offset` is set when more remain.
-pub async fn current(ctx: &Ctx, req: &Req) -> ApiResult {
-    let (limit, offset) = paging(&req.params)?;
+pub(crate) async fn current(ctx: &Ctx, req: &Req) -> ApiResult {
+    let page = Page::parse(&req.params, Limits::ALERTS)?;
+    let (skip, take) = page.window();
     let from_memory = ctx.feed.read_current(|state| {
         let mut active: Vec<&Value> = state.active_alerts().collect();
         // RFC 3339 UTC with fixed precision sorts as text in time order.
@@ -57,38 +53,38 @@ pub async fn current(ctx: &Ctx, req: &Req) -> ApiResult {
         });
         active
             .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
+            .skip(skip)
+            .take(take)
             .cloned()
             .collect::<Vec<Value>>()
     });
     if let Some(items) = from_memory {
-        return http::json(&page_of(items, limit, offset, json!({})));
+        return http::json(&page.body(items));
     }
     let rows = ctx
         .db
         .run(move |client| {
             let sql = format!(
-                "SELECT {COLUMNS} FROM alerts WHERE status = 'active' \
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'active' \
                  ORDER BY opened_at DESC, alert_id DESC LIMIT $1 OFFSET $2"
             );
-            Ok(client.query(&sql, &[&(limit + 1), &offset])?)
+            Ok(client.query(&sql, &[&page.fetch(), &page.offset])?)
         })
         .await?;
-    http::json(&page(rows, limit, offset, json!({})))
+    http::json(&page.body(rows.iter().map(alert_json).collect()))
 }
 
 /// `GET /api/alerts/history`: alerts overlapping `[from, to]`, newest first, filtered and paged
 /// like [`current`].
-pub async fn history(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn history(ctx: &Ctx, req: &Req) -> ApiResult {
     let filters = Filters::parse(&req.params)?;
-    let (limit, offset) = paging(&req.params)?;
+    let page = Page::parse(&req.params, Limits::ALERTS)?;
     let echo = filters.echo();
     let rows = ctx
         .db
         .run(move |client| {
             let sql = format!(
-                "SELECT {COLUMNS} FROM alerts WHERE {FILTER} \
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE {FILTER} \
                  ORDER BY opened_at DESC, alert_id DESC LIMIT $6 OFFSET $7"
             );
             Ok(client.query(
@@ -99,19 +95,23 @@ pub async fn history(ctx: &Ctx, req: &Req) -> ApiResult {
                     &filters.severity,
                     &filters.road_segment,
                     &filters.alert_type,
-                    &(limit + 1),
-                    &offset,
+                    &page.fetch(),
+                    &page.offset,
                 ],
             )?)
         })
         .await?;
-    http::json(&page(rows, limit, offset, echo))
+    let mut body = page.body(rows.iter().map(alert_json).collect());
+    if let (Some(body), Value::Object(echo)) = (body.as_object_mut(), echo) {
+        body.extend(echo);
+    }
+    http::json(&body)
 }
 
 /// `POST /api/alerts/{alert_id}/acknowledge` with `{"admin_id": "..."}`. The first
 /// acknowledgement wins and is kept: acknowledging again returns it unchanged (200), so a
 /// retried request or two operators clicking at once cannot overwrite who acknowledged first.
-pub async fn acknowledge(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn acknowledge(ctx: &Ctx, req: &Req) -> ApiResult {
     let raw_id = req.path_param(0, "alert_id")?;
     let alert_id: i64 = raw_id
         .parse()
@@ -141,20 +141,22 @@ pub async fn acknowledge(ctx: &Ctx, req: &Req) -> ApiResult {
             let updated = client.query_opt(
                 &format!(
                     "UPDATE alerts SET acknowledged_by = $2, acknowledged_at = now() \
-                     WHERE alert_id = $1 AND acknowledged_by IS NULL RETURNING {COLUMNS}"
+                     WHERE alert_id = $1 AND acknowledged_by IS NULL RETURNING {ALERT_COLUMNS}"
                 ),
                 &[&alert_id, &admin_id],
             )?;
             if let Some(row) = updated {
                 // Every replica's hot answers (current alerts, incidents) must show it.
-                let payload =
-                    serde_json::json!({"event": "acknowledged", "alert_id": alert_id}).to_string();
-                client.execute("SELECT pg_notify('b2_alerts', $1)", &[&payload])?;
+                let notice = Notice::Alert(AlertNotice::bare(AlertEvent::Acknowledged, alert_id));
+                client.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&Channel::Alerts.name(), &notice.encode().text],
+                )?;
                 return Ok((row, true));
             }
             client
                 .query_opt(
-                    &format!("SELECT {COLUMNS} FROM alerts WHERE alert_id = $1"),
+                    &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = $1"),
                     &[&alert_id],
                 )?
                 .map(|row| (row, false))
@@ -169,7 +171,7 @@ pub async fn acknowledge(ctx: &Ctx, req: &Req) -> ApiResult {
         ctx.feed.publish(|state| {
             state
                 .apply_alert(row.clone())
-                .map(|change| vec![crate::live::feed::Outgoing::alert(change, &row)])
+                .map(|change| vec![Outgoing::alert(change, &row)])
                 .unwrap_or_default()
         });
     }
@@ -180,7 +182,7 @@ pub async fn acknowledge(ctx: &Ctx, req: &Req) -> ApiResult {
 /// `GET /api/alerts/export`: every alert matching the history filters as CSV, oldest first,
 /// streamed in chunks of [`EXPORT_CHUNK_ROWS`] rows read through a server-side cursor (portal),
 /// so neither the database client nor the server holds the whole result.
-pub async fn export(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn export(ctx: &Ctx, req: &Req) -> ApiResult {
     let filters = Filters::parse(&req.params)?;
     let filename = format!(
         "alerts-{}-{}.csv",
@@ -296,7 +298,7 @@ fn open_export<'a>(
 ) -> Result<(postgres::Transaction<'a>, postgres::Portal), postgres::Error> {
     let mut transaction = client.build_transaction().read_only(true).start()?;
     let portal = transaction.bind(
-        &format!("SELECT {COLUMNS} FROM alerts WHERE {FILTER} ORDER BY opened_at, alert_id"),
+        &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE {FILTER} ORDER BY opened_at, alert_id"),
         &[
             &filters.from,
             &filters.to,
@@ -351,8 +353,8 @@ impl Filters {
             from,
             to,
             severity: params
-                .choice("severity", &["HIGH", "SEVERE"])?
-                .map(str::to_owned),
+                .level("severity", &CongestionLevel::ALERTING)?
+                .map(|level| level.as_str().to_owned()),
             road_segment: params.text("road_segment").map(str::to_owned),
             alert_type: params.text("type").map(str::to_owned),
         })
@@ -368,55 +370,4 @@ impl Filters {
             "type": self.alert_type,
         })
     }
-}
-
-fn paging(params: &Params) -> Result<(i64, i64), ApiError> {
-    Ok((
-        params.int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?,
-        params.int("offset", 0, 0, MAX_OFFSET)?,
-    ))
-}
-
-/// `{"items", "count", "limit", "offset", "next_offset", ...extra}`; `rows` holds up to
-/// `limit + 1` rows, the extra one only proving that another page exists.
-fn page(rows: Vec<Row>, limit: i64, offset: i64, extra: Value) -> Value {
-    page_of(rows.iter().map(alert_json).collect(), limit, offset, extra)
-}
-
-/// `limit + 1` fetched items as a page of `limit` with `next_offset` when more remain.
-fn page_of(mut items: Vec<Value>, limit: i64, offset: i64, extra: Value) -> Value {
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(0));
-    let mut body = json!({
-        "count": items.len(),
-        "limit": limit,
-        "offset": offset,
-        "next_offset": more.then(|| offset + limit),
-    });
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-        body.insert("items".into(), Value::Array(items));
-    }
-    body
-}
-
-pub(crate) fn alert_json(row: &Row) -> Value {
-    let time = |name: &str| row.get::<_, Option<DateTime<Utc>>>(name).map(rfc3339);
-    json!({
-        "alert_id": row.get::<_, i64>("alert_id"),
-        "camera_id": row.get::<_, String>("camera_id"),
-        "alert_type": row.get::<_, String>("alert_type"),
-        "severity": row.get::<_, String>("severity"),
-        "peak_severity": row.get::<_, String>("peak_severity"),
-        "road_segment": row.get::<_, Option<String>>("road_segment"),
-        "score": row.get::<_, f64>("score"),
-        "message": row.get::<_, String>("message"),
-        "status": row.get::<_, String>("status"),
-        "opened_window_start": time("opened_window_start"),
-        "opened_at": time("opened_at"),
-        "updated_at": time("updated_at"),
-        "resolved_at": time("resolved_at"),
-        "acknowledged_by": row.get::<_, Option<String>>("acknowledged_by"),
-        "acknowledged_at": time("acknowledged_at"),
-    })
 }

@@ -7,6 +7,7 @@
 //! over all detections (vehicle counts would over-weight windows with few, slow vehicles).
 
 use chrono::{DateTime, Duration, Utc};
+use contract::CongestionLevel;
 use hyper::header::{HeaderValue, CONTENT_DISPOSITION};
 use hyper::StatusCode;
 use postgres::{IsolationLevel, Row, Transaction};
@@ -14,12 +15,12 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::context::{Ctx, Req};
+use crate::data::levels;
 use crate::error::ApiError;
 use crate::http::{self, ApiResult};
 use crate::params::{self, rfc3339, Params};
 use crate::report::pdf::{self, CameraLine, ReportData, Series, SeriesPoint};
 
-const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
 /// Chart bucket sizes (seconds) the PDF picks from: the smallest giving at most
 /// [`MAX_BUCKETS`] bars.
 const BUCKETS: [i64; 16] = [
@@ -27,7 +28,7 @@ const BUCKETS: [i64; 16] = [
 ];
 const MAX_BUCKETS: i64 = 60;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 struct Metrics {
     start: String,
     end: String,
@@ -48,7 +49,7 @@ struct Metrics {
     alerts: AlertCounts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 struct ClassTotals {
     car: i64,
     truck: i64,
@@ -79,7 +80,7 @@ struct PeakWindow {
     avg_congestion_score: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 struct AlertCounts {
     opened: i64,
     /// By the highest severity the alert reached.
@@ -89,7 +90,7 @@ struct AlertCounts {
 }
 
 /// `GET /api/analytics/metrics?start&end` (default: the last 24 h).
-pub async fn metrics(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn metrics(ctx: &Ctx, req: &Req) -> ApiResult {
     let (start, end) = default_range(&req.params)?;
     let metrics = ctx
         .db
@@ -103,7 +104,7 @@ pub async fn metrics(ctx: &Ctx, req: &Req) -> ApiResult {
 
 /// `GET /api/analytics/compare?start_a&end_a&start_b&end_b`: both periods' metrics and, per
 /// numeric KPI, `{a, b, delta: b - a, percent_change}` (`null` when `a` is 0 or missing).
-pub async fn compare(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn compare(ctx: &Ctx, req: &Req) -> ApiResult {
     let p = &req.params;
     let start_a = p.required_datetime("start_a")?;
     let end_a = p.required_datetime("end_a")?;
@@ -133,7 +134,7 @@ pub async fn compare(ctx: &Ctx, req: &Req) -> ApiResult {
     let kpis_b = kpis(&b);
     let mut deltas = Map::new();
     for ((name, va), (_, vb)) in kpis_a.iter().zip(kpis_b.iter()) {
-        deltas.insert((*name).to_owned(), delta(va, vb));
+        deltas.insert(name.clone(), delta(va, vb));
     }
     http::json(&json!({"a": a, "b": b, "deltas": deltas}))
 }
@@ -141,7 +142,7 @@ pub async fn compare(ctx: &Ctx, req: &Req) -> ApiResult {
 /// `GET /api/analytics/report/pdf?start&end` (default: the last 24 h): the metrics as a PDF
 /// attachment with a KPI table, the level distribution, a time-series chart and a per-camera
 /// table.
-pub async fn report_pdf(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn report_pdf(ctx: &Ctx, req: &Req) -> ApiResult {
     let (start, end) = default_range(&req.params)?;
     let bucket_seconds = bucket_for(end - start);
     let (metrics, points) = ctx
@@ -203,18 +204,15 @@ fn load_metrics(
 ) -> Result<Metrics, postgres::Error> {
     let totals = tx.query_one(
         &format!(
-            "SELECT {WINDOW_AGGREGATES}, \
-               count(*) FILTER (WHERE congestion_level = 'LOW') AS low, \
-               count(*) FILTER (WHERE congestion_level = 'MODERATE') AS moderate, \
-               count(*) FILTER (WHERE congestion_level = 'HIGH') AS high, \
-               count(*) FILTER (WHERE congestion_level = 'SEVERE') AS severe, \
+            "SELECT {WINDOW_AGGREGATES}, {level_counts}, \
                COALESCE(sum(car_count), 0)::bigint AS car, \
                COALESCE(sum(truck_count), 0)::bigint AS truck, \
                COALESCE(sum(bus_count), 0)::bigint AS bus, \
                COALESCE(sum(motorcycle_count), 0)::bigint AS motorcycle, \
                COALESCE(sum(bicycle_count), 0)::bigint AS bicycle, \
                COALESCE(sum(other_count), 0)::bigint AS other \
-             FROM traffic_metrics WHERE {IN_PERIOD}"
+             FROM traffic_metrics WHERE {IN_PERIOD}",
+            level_counts = levels::counts_sql(),
         ),
         &[&start, &end],
     )?;
@@ -222,8 +220,9 @@ fn load_metrics(
         .query(
             &format!(
                 "SELECT camera_id, {WINDOW_AGGREGATES}, \
-                   count(*) FILTER (WHERE congestion_level IN ('HIGH', 'SEVERE')) AS hot \
-                 FROM traffic_metrics WHERE {IN_PERIOD} GROUP BY camera_id ORDER BY camera_id"
+                   count(*) FILTER (WHERE congestion_level IN ({alerting})) AS hot \
+                 FROM traffic_metrics WHERE {IN_PERIOD} GROUP BY camera_id ORDER BY camera_id",
+                alerting = CongestionLevel::sql_list(&CongestionLevel::ALERTING),
             ),
             &[&start, &end],
         )?
@@ -258,11 +257,15 @@ fn load_metrics(
             avg_congestion_score: row.get("avg_score"),
         });
     let alerts = tx.query_one(
-        "SELECT count(*) AS opened, \
-           count(*) FILTER (WHERE peak_severity = 'HIGH') AS high, \
-           count(*) FILTER (WHERE peak_severity = 'SEVERE') AS severe, \
-           count(*) FILTER (WHERE acknowledged_by IS NOT NULL) AS acknowledged \
-         FROM alerts WHERE opened_at >= $1 AND opened_at < $2",
+        &format!(
+            "SELECT count(*) AS opened, \
+               count(*) FILTER (WHERE peak_severity = '{high}') AS high, \
+               count(*) FILTER (WHERE peak_severity = '{severe}') AS severe, \
+               count(*) FILTER (WHERE acknowledged_by IS NOT NULL) AS acknowledged \
+             FROM alerts WHERE opened_at >= $1 AND opened_at < $2",
+            high = CongestionLevel::High,
+            severe = CongestionLevel::Severe,
+        ),
         &[&start, &end],
     )?;
     Ok(Metrics {
@@ -296,46 +299,65 @@ fn load_metrics(
 }
 
 fn level_map(totals: &Row) -> Map<String, Value> {
-    LEVELS
+    CongestionLevel::ALL
         .iter()
         .map(|level| {
-            let n: i64 = totals.get(level.to_ascii_lowercase().as_str());
-            ((*level).to_owned(), json!(n))
+            let n: i64 = totals.get(levels::alias(*level).as_str());
+            (level.as_str().to_owned(), json!(n))
         })
         .collect()
 }
 
-fn level_count(m: &Metrics, level: &str) -> i64 {
+fn level_count(m: &Metrics, level: CongestionLevel) -> i64 {
     m.level_distribution
-        .get(level)
+        .get(level.as_str())
         .and_then(Value::as_i64)
         .unwrap_or(0)
 }
 
 /// The numeric KPIs compared between periods, in a stable order.
-fn kpis(m: &Metrics) -> Vec<(&'static str, Value)> {
+fn kpis(m: &Metrics) -> Vec<(String, Value)> {
     let c = &m.class_totals;
-    vec![
+    let mut kpis = vec![
         ("windows", json!(m.windows)),
         ("total_vehicles", json!(m.total_vehicles)),
         ("total_events", json!(m.total_events)),
         ("avg_speed_kmh", json!(m.avg_speed_kmh)),
         ("avg_congestion_score", json!(m.avg_congestion_score)),
         ("max_congestion_score", json!(m.max_congestion_score)),
-        ("low_windows", json!(level_count(m, "LOW"))),
-        ("moderate_windows", json!(level_count(m, "MODERATE"))),
-        ("high_windows", json!(level_count(m, "HIGH"))),
-        ("severe_windows", json!(level_count(m, "SEVERE"))),
-        ("cameras", json!(m.cameras.len())),
-        ("car", json!(c.car)),
-        ("truck", json!(c.truck)),
-        ("bus", json!(c.bus)),
-        ("motorcycle", json!(c.motorcycle)),
-        ("bicycle", json!(c.bicycle)),
-        ("other", json!(c.other)),
-        ("alerts_opened", json!(m.alerts.opened)),
-        ("alerts_acknowledged", json!(m.alerts.acknowledged)),
     ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect::<Vec<_>>();
+    kpis.extend(CongestionLevel::ALL.iter().map(|level| {
+        (
+            format!("{}_windows", levels::alias(*level)),
+            json!(level_count(m, *level)),
+        )
+    }));
+    kpis.extend(
+        [
+            ("cameras", json!(m.cameras.len())),
+            ("car", json!(c.car)),
+            ("truck", json!(c.truck)),
+            ("bus", json!(c.bus)),
+            ("motorcycle", json!(c.motorcycle)),
+            ("bicycle", json!(c.bicycle)),
+            ("other", json!(c.other)),
+            ("alerts_opened", json!(m.alerts.opened)),
+            ("alerts_acknowledged", json!(m.alerts.acknowledged)),
+        ]
+        .map(|(name, value)| (name.to_owned(), value)),
+    );
+    kpis
+}
+
+/// The names `GET /api/analytics/compare` reports under `deltas`, in order.
+pub(crate) fn compared_kpis() -> Vec<String> {
+    kpis(&Metrics::default())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// `{a, b, delta, percent_change}`: integer KPIs keep an integer delta; anything missing
@@ -449,9 +471,9 @@ fn report_data(
         period_end: end,
         generated_at: Utc::now(),
         kpis,
-        levels: LEVELS
+        levels: CongestionLevel::ALL
             .iter()
-            .map(|l| ((*l).to_owned(), level_count(m, l)))
+            .map(|level| (*level, level_count(m, *level)))
             .collect(),
         cameras: m
             .cameras
@@ -490,6 +512,17 @@ mod tests {
         let float = delta(&json!(0.5), &json!(0.25));
         assert_eq!(float["delta"], json!(-0.25));
         assert_eq!(float["percent_change"], json!(-50.0));
+    }
+
+    #[test]
+    fn every_level_is_a_compared_kpi() {
+        let names = compared_kpis();
+        for level in CongestionLevel::ALL {
+            let name = format!("{}_windows", level.as_str().to_ascii_lowercase());
+            assert!(names.contains(&name), "{name}");
+        }
+        assert_eq!(names.first().map(String::as_str), Some("windows"));
+        assert_eq!(names.len(), 19);
     }
 
     #[test]

@@ -1,56 +1,18 @@
 //! `GET /cameras` and `GET /congestion/current`: every camera with its latest camera-wide
-//! window. The latest window per camera is a backward scan of the
-//! `(camera_id, lane_id, window_start)` unique index, one short LATERAL probe per camera.
+//! window ([`latest_window_sql`]).
 
 use chrono::{DateTime, Utc};
 use postgres::Row;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::context::{Ctx, Req};
-use crate::error::ApiError;
+use crate::data::paging::{Limits, Page};
+use crate::data::windows::latest_window_sql;
 use crate::http::{json, ApiResult};
-use crate::params::{rfc3339, Params};
+use crate::params::rfc3339;
 
 /// A camera counts as active when a window of it closed within this many minutes.
 const ACTIVE_MINUTES: i32 = 5;
-
-/// Paging of the per-camera lists (`limit` default and maximum, `offset`): deployments have
-/// tens to thousands of cameras, so one default page holds them all.
-pub(crate) struct Page {
-    pub limit: i64,
-    pub offset: i64,
-}
-
-impl Page {
-    pub const DEFAULT_LIMIT: i64 = 1000;
-    pub const MAX_LIMIT: i64 = 10_000;
-
-    pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        Ok(Self {
-            limit: params.int("limit", Self::DEFAULT_LIMIT, 1, Self::MAX_LIMIT)?,
-            offset: params.int("offset", 0, 0, i64::from(i32::MAX))?,
-        })
-    }
-
-    /// What to pass as SQL `LIMIT`: one extra row tells whether another page exists.
-    pub fn fetch(&self) -> i64 {
-        self.limit + 1
-    }
-
-    /// The list body: `items` (at most `limit` of `rows`), `count`, `limit`, `offset` and
-    /// `next_offset` (null on the last page).
-    pub fn body(&self, mut items: Vec<Value>) -> Value {
-        let more = items.len() as i64 > self.limit;
-        items.truncate(self.limit as usize);
-        json!({
-            "count": items.len(),
-            "limit": self.limit,
-            "offset": self.offset,
-            "next_offset": more.then_some(self.offset + self.limit),
-            "items": items,
-        })
-    }
-}
 
 fn time(row: &Row, column: &str) -> Option<String> {
     row.get::<_, Option<DateTime<Utc>>>(column).map(rfc3339)
@@ -58,28 +20,30 @@ fn time(row: &Row, column: &str) -> Option<String> {
 
 /// `GET /cameras`: every registered camera ordered by id, `active` when seen in the last five
 /// minutes, `latest` = its latest camera-wide window or null.
-pub async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
-    let page = Page::parse(&req.params)?;
+pub(crate) async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
+    let page = Page::parse(&req.params, Limits::CAMERAS)?;
     let fetch = page.fetch();
     let offset = page.offset;
     let rows = ctx
         .db
         .run(move |client| {
             Ok(client.query(
-                "SELECT c.camera_id, c.name, c.location, c.latitude, c.longitude, c.road_segment,
-                        c.lanes, c.last_seen_at,
-                        coalesce(c.last_seen_at > now() - make_interval(mins => $3::int), false) AS active,
-                        m.window_start, m.vehicle_count, m.avg_speed_kmh, m.congestion_level,
-                        m.congestion_score
-                 FROM cameras c
-                 LEFT JOIN LATERAL (
-                     SELECT window_start, vehicle_count, avg_speed_kmh, congestion_level, congestion_score
-                     FROM traffic_metrics t
-                     WHERE t.camera_id = c.camera_id AND t.lane_id IS NULL
-                     ORDER BY t.window_start DESC LIMIT 1
-                 ) m ON true
-                 ORDER BY c.camera_id
-                 LIMIT $1 OFFSET $2",
+                &format!(
+                    "SELECT c.camera_id, c.name, c.location, c.latitude, c.longitude, c.road_segment,
+                            c.lanes, c.last_seen_at,
+                            coalesce(c.last_seen_at > now() - make_interval(mins => $3::int), false) AS active,
+                            m.window_start, m.vehicle_count, m.avg_speed_kmh, m.congestion_level,
+                            m.congestion_score
+                     FROM cameras c
+                     LEFT JOIN LATERAL {latest} m ON true
+                     ORDER BY c.camera_id
+                     LIMIT $1 OFFSET $2",
+                    latest = latest_window_sql(
+                        "window_start, vehicle_count, avg_speed_kmh, congestion_level, congestion_score",
+                        "c.camera_id",
+                        None
+                    ),
+                ),
                 &[&fetch, &offset, &ACTIVE_MINUTES],
             )?)
         })
@@ -115,15 +79,16 @@ pub async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
 
 /// `GET /congestion/current`: the latest camera-wide congestion of every camera that has
 /// metrics, ordered by camera id.
-pub async fn congestion_current(ctx: &Ctx, req: &Req) -> ApiResult {
-    let page = Page::parse(&req.params)?;
+pub(crate) async fn congestion_current(ctx: &Ctx, req: &Req) -> ApiResult {
+    let page = Page::parse(&req.params, Limits::CAMERAS)?;
     let fetch = page.fetch();
     let offset = page.offset;
+    let (skip, take) = page.window();
     let from_memory = ctx.feed.read_current(|state| {
         state
             .registered_windows()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(fetch).unwrap_or(usize::MAX))
+            .skip(skip)
+            .take(take)
             .map(|(info, w)| {
                 let m = &w.camera;
                 json!({
@@ -146,18 +111,20 @@ pub async fn congestion_current(ctx: &Ctx, req: &Req) -> ApiResult {
         .db
         .run(move |client| {
             Ok(client.query(
-                "SELECT c.camera_id, c.road_segment, m.window_start, m.window_end,
-                        m.congestion_level, m.congestion_score, m.avg_speed_kmh, m.vehicle_count
-                 FROM cameras c
-                 JOIN LATERAL (
-                     SELECT window_start, window_end, congestion_level, congestion_score,
-                            avg_speed_kmh, vehicle_count
-                     FROM traffic_metrics t
-                     WHERE t.camera_id = c.camera_id AND t.lane_id IS NULL
-                     ORDER BY t.window_start DESC LIMIT 1
-                 ) m ON true
-                 ORDER BY c.camera_id
-                 LIMIT $1 OFFSET $2",
+                &format!(
+                    "SELECT c.camera_id, c.road_segment, m.window_start, m.window_end,
+                            m.congestion_level, m.congestion_score, m.avg_speed_kmh, m.vehicle_count
+                     FROM cameras c
+                     JOIN LATERAL {latest} m ON true
+                     ORDER BY c.camera_id
+                     LIMIT $1 OFFSET $2",
+                    latest = latest_window_sql(
+                        "window_start, window_end, congestion_level, congestion_score, \
+                         avg_speed_kmh, vehicle_count",
+                        "c.camera_id",
+                        None
+                    ),
+                ),
                 &[&fetch, &offset],
             )?)
         })

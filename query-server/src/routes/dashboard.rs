@@ -2,15 +2,17 @@
 //! raw detections).
 
 use chrono::{DateTime, Duration, Utc};
+use contract::CongestionLevel;
 use postgres::types::ToSql;
 use postgres::Row;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::context::{Ctx, Req};
+use crate::data::cameras;
+use crate::data::windows::latest_window_sql;
 use crate::error::ApiError;
 use crate::http::{json, ApiResult};
 use crate::params::rfc3339;
-use crate::routes::metrics::ensure_camera;
 
 /// A camera's latest window feeds the KPIs only if it started this recently, so a camera that
 /// went quiet an hour ago does not pin stale numbers on the dashboard.
@@ -18,35 +20,34 @@ const FRESH_MINUTES: i32 = 15;
 /// Same meaning as the `active` flag of `GET /cameras`.
 const ACTIVE_MINUTES: i32 = 5;
 
-const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
-
-const EVENTS_DEFAULT_LIMIT: i64 = 10;
-const EVENTS_MAX_LIMIT: i64 = 500;
+pub(crate) const EVENTS_DEFAULT_LIMIT: i64 = 10;
+pub(crate) const EVENTS_MAX_LIMIT: i64 = 500;
 
 /// `GET /api/dashboard/summary`. Per-camera figures come from each camera's latest camera-wide
 /// window when it started in the last 15 minutes: `total_vehicles` sums their vehicle counts,
 /// `avg_speed_kmh` is the mean of their average speeds, `level_distribution` counts their
 /// levels and `worst_camera` has the highest congestion score. All figures use the database's
 /// clock, the same instant as `generated_at`.
-pub async fn summary(ctx: &Ctx, _req: &Req) -> ApiResult {
+pub(crate) async fn summary(ctx: &Ctx, _req: &Req) -> ApiResult {
     let body = ctx
         .db
         .run(move |client| {
             let now: DateTime<Utc> = client.query_one("SELECT now()", &[])?.get(0);
             let cameras = client.query(
-                "SELECT c.camera_id, c.road_segment,
-                        coalesce(c.last_seen_at > $1::timestamptz - make_interval(mins => $2::int), false) AS active,
-                        m.window_start, m.vehicle_count, m.avg_speed_kmh, m.congestion_level,
-                        m.congestion_score
-                 FROM cameras c
-                 LEFT JOIN LATERAL (
-                     SELECT window_start, vehicle_count, avg_speed_kmh, congestion_level, congestion_score
-                     FROM traffic_metrics t
-                     WHERE t.camera_id = c.camera_id AND t.lane_id IS NULL
-                       AND t.window_start >= $1::timestamptz - make_interval(mins => $3::int)
-                     ORDER BY t.window_start DESC LIMIT 1
-                 ) m ON true
-                 ORDER BY c.camera_id",
+                &format!(
+                    "SELECT c.camera_id, c.road_segment,
+                            coalesce(c.last_seen_at > $1::timestamptz - make_interval(mins => $2::int), false) AS active,
+                            m.window_start, m.vehicle_count, m.avg_speed_kmh, m.congestion_level,
+                            m.congestion_score
+                     FROM cameras c
+                     LEFT JOIN LATERAL {latest} m ON true
+                     ORDER BY c.camera_id",
+                    latest = latest_window_sql(
+                        "window_start, vehicle_count, avg_speed_kmh, congestion_level, congestion_score",
+                        "c.camera_id",
+                        Some("$1::timestamptz - make_interval(mins => $3::int)"),
+                    ),
+                ),
                 &[&now, &ACTIVE_MINUTES, &FRESH_MINUTES],
             )?;
             let active_alerts: i64 = client
@@ -71,7 +72,7 @@ fn summarize(
     events_last_minute: i64,
     now: DateTime<Utc>,
 ) -> Value {
-    let mut distribution = [0i64; 4];
+    let mut distribution = [0i64; CongestionLevel::ALL.len()];
     let mut total_vehicles = 0i64;
     let mut speeds = Vec::new();
     let mut reporting = 0usize;
@@ -92,8 +93,10 @@ fn summarize(
         if let Some(speed) = row.get::<_, Option<f64>>("avg_speed_kmh") {
             speeds.push(speed);
         }
-        let level: Option<String> = row.get("congestion_level");
-        if let Some(i) = level.and_then(|l| LEVELS.iter().position(|x| *x == l)) {
+        let level = row
+            .get::<_, Option<String>>("congestion_level")
+            .and_then(|l| l.parse::<CongestionLevel>().ok());
+        if let Some(i) = level.and_then(|l| CongestionLevel::ALL.iter().position(|x| *x == l)) {
             distribution[i] += 1;
         }
         let score = row.get::<_, Option<f64>>("congestion_score").unwrap_or(0.0);
@@ -117,12 +120,11 @@ fn summarize(
         "cameras_reporting": reporting,
         "total_vehicles": total_vehicles,
         "avg_speed_kmh": avg_speed,
-        "level_distribution": {
-            "LOW": distribution[0],
-            "MODERATE": distribution[1],
-            "HIGH": distribution[2],
-            "SEVERE": distribution[3],
-        },
+        "level_distribution": CongestionLevel::ALL
+            .iter()
+            .zip(distribution)
+            .map(|(level, n)| (level.as_str().to_owned(), json!(n)))
+            .collect::<Map<String, Value>>(),
         "active_alerts": active_alerts,
         "worst_camera": worst_camera,
         "events_last_minute": events_last_minute,
@@ -171,7 +173,7 @@ fn event_json(row: &Row) -> Value {
 /// Without a camera the `ts` index is a BRIN index, so the scan is bounded: the last hour
 /// before the anchor first, widening to a day, a week, then everything only while too few
 /// rows are found. With a camera the `(camera_id, ts DESC)` index serves it directly.
-pub async fn events(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn events(ctx: &Ctx, req: &Req) -> ApiResult {
     let limit = req
         .params
         .int("limit", EVENTS_DEFAULT_LIMIT, 1, EVENTS_MAX_LIMIT)?;
@@ -188,7 +190,7 @@ pub async fn events(ctx: &Ctx, req: &Req) -> ApiResult {
         .db
         .run(move |client| {
             if let Some(camera) = &camera_id {
-                ensure_camera(client, camera)?;
+                cameras::ensure(client, camera)?;
             }
             let now: DateTime<Utc> = client.query_one("SELECT now()", &[])?.get(0);
             let anchor = before.unwrap_or(now);

@@ -2,33 +2,35 @@
 //! `GET /api/map/incidents` (cameras currently at or above a congestion level).
 
 use chrono::{DateTime, Utc};
+use contract::CongestionLevel;
 use postgres::Row;
 use serde_json::{json, Value};
 
 use crate::context::{Ctx, Req};
+use crate::data::levels;
+use crate::data::paging::{Limits, Page};
+use crate::data::windows::latest_window_sql;
 use crate::http::{json, ApiResult};
 use crate::params::rfc3339;
-use crate::routes::cameras::Page;
 
-/// Congestion levels from lowest to highest; SQL ranks them with the same order.
-const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
-const LEVEL_RANK: &str =
-    "CASE congestion_level WHEN 'LOW' THEN 0 WHEN 'MODERATE' THEN 1 WHEN 'HIGH' THEN 2 ELSE 3 END";
+static LEVELS: [CongestionLevel; CongestionLevel::ALL.len()] = CongestionLevel::ALL;
 
-fn level_name(rank: i32) -> Option<&'static str> {
-    usize::try_from(rank)
-        .ok()
-        .and_then(|i| LEVELS.get(i))
-        .copied()
+/// The levels `/api/map/incidents?severity=` accepts: every level but the lowest, since
+/// "cameras at or above LOW" would be every camera.
+pub(crate) fn incident_levels() -> &'static [CongestionLevel] {
+    &LEVELS[1..]
 }
+
+/// The default minimum level of incidents: the lowest level that raises alerts.
+pub(crate) const DEFAULT_INCIDENT_LEVEL: CongestionLevel = CongestionLevel::ALERTING[0];
 
 /// `GET /api/map/heatmap?minutes=N` (default 5, 1..=1440): for every camera with camera-wide
 /// windows starting in the last N minutes, `intensity` = mean congestion score clamped to
 /// [0, 1], mean vehicle count, highest level and the number of windows; ordered by camera id.
-pub async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
     let minutes = req.params.int("minutes", 5, 1, 1440)?;
     let minutes_i32 = i32::try_from(minutes).unwrap_or(1440);
-    let page = Page::parse(&req.params)?;
+    let page = Page::parse(&req.params, Limits::CAMERAS)?;
     let fetch = page.fetch();
     let offset = page.offset;
     let (now, rows) = ctx
@@ -40,7 +42,7 @@ pub async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
                     "SELECT c.camera_id, c.latitude, c.longitude, c.road_segment,
                             least(greatest(avg(m.congestion_score), 0), 1) AS intensity,
                             avg(m.vehicle_count)::float8 AS avg_vehicle_count,
-                            max({LEVEL_RANK}) AS max_rank,
+                            max({rank}) AS max_rank,
                             count(*) AS windows,
                             max(m.window_start) AS latest_window_start
                      FROM traffic_metrics m
@@ -48,7 +50,8 @@ pub async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
                      WHERE m.lane_id IS NULL AND m.window_start >= $1::timestamptz - make_interval(mins => $2::int)
                      GROUP BY c.camera_id
                      ORDER BY c.camera_id
-                     LIMIT $3 OFFSET $4"
+                     LIMIT $3 OFFSET $4",
+                    rank = levels::rank_sql("m.congestion_level"),
                 ),
                 &[&now, &minutes_i32, &fetch, &offset],
             )?;
@@ -65,7 +68,10 @@ pub async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
                 "road_segment": row.get::<_, Option<String>>("road_segment"),
                 "intensity": row.get::<_, f64>("intensity"),
                 "avg_vehicle_count": row.get::<_, f64>("avg_vehicle_count"),
-                "max_congestion_level": level_name(row.get("max_rank")),
+                "max_congestion_level": row
+                    .get::<_, Option<i32>>("max_rank")
+                    .and_then(levels::from_rank)
+                    .map(|l| l.as_str()),
                 "windows": row.get::<_, i64>("windows"),
                 "latest_window_start": rfc3339(row.get("latest_window_start")),
             })
@@ -81,17 +87,13 @@ pub async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
 /// `GET /api/map/incidents?severity=MODERATE|HIGH|SEVERE` (minimum level, default HIGH,
 /// case-insensitive): cameras whose latest camera-wide window is at or above it, most severe
 /// first, each with its most recent active alert (or null).
-pub async fn incidents(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn incidents(ctx: &Ctx, req: &Req) -> ApiResult {
     let severity = req
         .params
-        .choice("severity", &["MODERATE", "HIGH", "SEVERE"])?
-        .unwrap_or("HIGH");
-    let min_rank = LEVELS
-        .iter()
-        .position(|l| *l == severity)
-        .and_then(|i| i32::try_from(i).ok())
-        .unwrap_or(2);
-    let page = Page::parse(&req.params)?;
+        .level("severity", incident_levels())?
+        .unwrap_or(DEFAULT_INCIDENT_LEVEL);
+    let min_rank = levels::rank(severity);
+    let page = Page::parse(&req.params, Limits::CAMERAS)?;
     let fetch = page.fetch();
     let offset = page.offset;
     let rows = ctx
@@ -106,13 +108,7 @@ pub async fn incidents(ctx: &Ctx, req: &Req) -> ApiResult {
                             a.message, a.opened_at, a.updated_at, a.acknowledged_by,
                             a.acknowledged_at
                      FROM cameras c
-                     JOIN LATERAL (
-                         SELECT window_start, window_end, congestion_level, congestion_score,
-                                avg_speed_kmh, vehicle_count, {LEVEL_RANK} AS rank
-                         FROM traffic_metrics t
-                         WHERE t.camera_id = c.camera_id AND t.lane_id IS NULL
-                         ORDER BY t.window_start DESC LIMIT 1
-                     ) m ON true
+                     JOIN LATERAL {latest} m ON true
                      LEFT JOIN LATERAL (
                          SELECT alert_id, alert_type, severity, peak_severity, score, message,
                                 opened_at, updated_at, acknowledged_by, acknowledged_at
@@ -122,7 +118,16 @@ pub async fn incidents(ctx: &Ctx, req: &Req) -> ApiResult {
                      ) a ON true
                      WHERE m.rank >= $1
                      ORDER BY m.rank DESC, m.congestion_score DESC, c.camera_id
-                     LIMIT $2 OFFSET $3"
+                     LIMIT $2 OFFSET $3",
+                    latest = latest_window_sql(
+                        &format!(
+                            "window_start, window_end, congestion_level, congestion_score, \
+                             avg_speed_kmh, vehicle_count, {} AS rank",
+                            levels::rank_sql("congestion_level")
+                        ),
+                        "c.camera_id",
+                        None
+                    ),
                 ),
                 &[&min_rank, &fetch, &offset],
             )?)
@@ -130,7 +135,7 @@ pub async fn incidents(ctx: &Ctx, req: &Req) -> ApiResult {
         .await?;
     let items = rows.iter().map(incident_json).collect();
     let mut body = page.body(items);
-    body["severity"] = json!(severity);
+    body["severity"] = json!(severity.as_str());
     json(&body)
 }
 

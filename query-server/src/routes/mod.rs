@@ -1,13 +1,16 @@
-//! One file per domain; every handler is `async fn(&Ctx, &Req) -> ApiResult`.
+//! The handlers, one file per domain, and the route table they answer. Every handler is
+//! `async fn(&Ctx, &Req) -> ApiResult`.
 
-pub mod admin;
-pub mod alerts;
-pub mod analytics;
-pub mod cameras;
-pub mod dashboard;
-pub mod docs;
-pub mod health;
-pub mod map;
-pub mod metrics;
-pub mod predict;
-pub mod telemetry;
+pub(crate) mod admin;
+pub(crate) mod alerts;
+pub(crate) mod analytics;
+pub(crate) mod cameras;
+pub(crate) mod dashboard;
+pub(crate) mod health;
+pub(crate) mod map;
+pub(crate) mod metrics;
+pub(crate) mod predict;
+mod table;
+pub(crate) mod telemetry;
+
+pub(crate) use table::Route;

@@ -12,22 +12,24 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use crate::context::{Ctx, Req};
+use crate::data::cameras;
 use crate::error::ApiError;
 use crate::http::{json_status, ApiResult};
 
-pub const HORIZON_DEFAULT: i64 = 10;
-pub const HORIZON_MAX: i64 = 60;
-pub const LOOKBACK_DEFAULT: i64 = 15;
-pub const LOOKBACK_MAX: i64 = 240;
+pub(crate) const HORIZON_DEFAULT: i64 = 10;
+pub(crate) const HORIZON_MAX: i64 = 60;
+pub(crate) const LOOKBACK_DEFAULT: i64 = 15;
+pub(crate) const LOOKBACK_MAX: i64 = 240;
 
 /// What a 503 says when no bundle is loaded: why there is no forecast and how to train one.
-pub const NO_MODEL_MESSAGE: &str = "no forecast model bundle is loaded: set FORECAST_MODEL_DIR to a \
+pub(crate) const NO_MODEL_MESSAGE: &str = "no forecast model bundle is loaded: set FORECAST_MODEL_DIR to a \
      bundle directory written by `forecast train --database-url ... --out DIR` (or \
      STGCN_CHECKPOINT_PATH to its model.safetensors, with STGCN_CONFIG_PATH naming its bundle.json) \
      and restart the query server";
 
 /// What a 503 says when the server was built without the `forecast` cargo feature.
-pub const NOT_BUILT_MESSAGE: &str =
+#[cfg(not(feature = "forecast"))]
+pub(crate) const NOT_BUILT_MESSAGE: &str =
     "no forecast model bundle is loaded: this query server was built \
      without forecasting (cargo feature `forecast`, which needs libtorch); rebuild it with the \
      default features and set FORECAST_MODEL_DIR";
@@ -56,11 +58,7 @@ async fn unavailable(ctx: &Ctx, p: Params, message: &str) -> ApiResult {
     let lookup = p.camera_id.clone();
     let known = ctx
         .db
-        .run(move |client| {
-            Ok(client
-                .query_opt("SELECT 1 FROM cameras WHERE camera_id = $1", &[&lookup])?
-                .is_some())
-        })
+        .run(move |client| Ok(cameras::exists(client, &lookup)?))
         .await?;
     if !known {
         return Err(ApiError::not_found(format!(
@@ -82,13 +80,13 @@ async fn unavailable(ctx: &Ctx, p: Params, message: &str) -> ApiResult {
 }
 
 #[cfg(not(feature = "forecast"))]
-pub async fn congestion(ctx: &Ctx, req: &Req) -> ApiResult {
+pub(crate) async fn congestion(ctx: &Ctx, req: &Req) -> ApiResult {
     let p = params(req)?;
     unavailable(ctx, p, NOT_BUILT_MESSAGE).await
 }
 
 #[cfg(feature = "forecast")]
-pub use with_model::{congestion, load, Loaded};
+pub(crate) use with_model::{congestion, load};
 
 #[cfg(feature = "forecast")]
 mod with_model {
@@ -104,7 +102,7 @@ mod with_model {
     use crate::http::json;
 
     /// The forecaster, or why there is none (the 503's message).
-    pub enum Loaded {
+    pub(crate) enum Loaded {
         Ready(Forecaster),
         Missing(String),
     }
@@ -114,7 +112,7 @@ mod with_model {
     /// Loads the bundle named by the configuration, once per process; later calls return the
     /// same result. Blocks while loading (a fraction of a second), so call it at start or from
     /// a blocking thread.
-    pub fn load(config: &Config) -> &'static Loaded {
+    pub(crate) fn load(config: &Config) -> &'static Loaded {
         LOADED.get_or_init(|| {
             let settings = ForecasterConfig {
                 threads: config.forecast_threads,
@@ -167,7 +165,7 @@ mod with_model {
         }
     }
 
-    pub async fn congestion(ctx: &Ctx, req: &Req) -> ApiResult {
+    pub(crate) async fn congestion(ctx: &Ctx, req: &Req) -> ApiResult {
         let p = params(req)?;
         let loaded = match LOADED.get() {
             Some(loaded) => loaded,

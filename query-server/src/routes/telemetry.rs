@@ -5,7 +5,7 @@ use hyper::StatusCode;
 use crate::context::{Ctx, Req};
 use crate::http::{with_type, ApiResult};
 
-pub async fn prometheus(ctx: &Ctx, _req: &Req) -> ApiResult {
+pub(crate) async fn prometheus(ctx: &Ctx, _req: &Req) -> ApiResult {
     Ok(with_type(
         StatusCode::OK,
         "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -29,7 +29,7 @@ fn socket_config() -> WebSocketConfig {
         .max_frame_size(Some(64 * 1024))
 }
 
-pub fn accept(
+pub(crate) fn accept(
     ctx: &Arc<Ctx>,
     channel: Channel,
     request: Request<Incoming>,

@@ -6,8 +6,8 @@
 //!
 //! Frames come from [`crate::live::feed`], rendered once per update for all clients.
 
-pub mod handshake;
-pub mod session;
-pub mod subscription;
+pub(crate) mod handshake;
+pub(crate) mod session;
+pub(crate) mod subscription;
 
-pub use subscription::Channel;
+pub(crate) use subscription::Channel;

@@ -19,7 +19,7 @@ use super::subscription::Subscription;
 use crate::context::Ctx;
 use crate::live::feed::Outgoing;
 
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Frames written per flush when updates queue up (one write for a commit's burst).
 const MAX_FRAMES_PER_FLUSH: usize = 64;
@@ -38,12 +38,12 @@ enum Ending {
 }
 
 /// Refuses a session whose parameters were bad: close code 1008 with the reason.
-pub async fn refuse(ctx: &Ctx, mut socket: Socket, reason: String) {
+pub(crate) async fn refuse(ctx: &Ctx, mut socket: Socket, reason: String) {
     ctx.metrics.ws_closed("refused");
     close(&mut socket, CloseCode::Policy, &reason).await;
 }
 
-pub async fn run(
+pub(crate) async fn run(
     ctx: Arc<Ctx>,
     mut socket: Socket,
     subscription: Subscription,

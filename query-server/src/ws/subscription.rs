@@ -15,7 +15,7 @@ use crate::params::Params;
 const MAX_CAMERA_ID_LEN: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
+pub(crate) enum Channel {
     /// `/ws/metrics`: camera-wide window rows.
     Metrics,
     /// `/ws/metrics/lanes`: the lane rows of each window.
@@ -25,7 +25,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Channel::Metrics => "/ws/metrics",
             Channel::Lanes => "/ws/metrics/lanes",
@@ -36,24 +36,24 @@ impl Channel {
 
 /// Viewers get metrics and broadcasts; operators also get alert changes on the metrics channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     Viewer,
     Operator,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    pub channel: Channel,
-    pub camera_id: Option<String>,
-    pub role: Role,
+pub(crate) struct Subscription {
+    pub(crate) channel: Channel,
+    pub(crate) camera_id: Option<String>,
+    pub(crate) role: Role,
     /// `/ws/events` only: the envelope types wanted (all when absent).
-    pub types: Option<Vec<&'static str>>,
+    pub(crate) types: Option<Vec<&'static str>>,
 }
 
 impl Subscription {
     /// Reads `camera_id`, `role` (metrics channels) and `types` (events); other parameters are
     /// ignored as on every route. The error is the close reason.
-    pub fn parse(channel: Channel, params: &Params) -> Result<Self, String> {
+    pub(crate) fn parse(channel: Channel, params: &Params) -> Result<Self, String> {
         let camera_id = match params.text("camera_id") {
             None => None,
             Some(id) if id.chars().count() > MAX_CAMERA_ID_LEN => {
@@ -126,7 +126,7 @@ impl Subscription {
     }
 
     /// The frame of `item` this client gets, if any.
-    pub fn frame<'a>(&self, item: &'a Outgoing) -> Option<&'a Utf8Bytes> {
+    pub(crate) fn frame<'a>(&self, item: &'a Outgoing) -> Option<&'a Utf8Bytes> {
         if !self.wants_camera(item.camera_id.as_deref()) {
             return None;
         }
@@ -147,7 +147,7 @@ impl Subscription {
     }
 
     /// The first frame of a session: the current state, filtered like the updates that follow.
-    pub fn snapshot(&self, state: &LiveState, now: DateTime<Utc>) -> Utf8Bytes {
+    pub(crate) fn snapshot(&self, state: &LiveState, now: DateTime<Utc>) -> Utf8Bytes {
         let camera = self.camera_id.as_deref();
         let mut data = json!({ "channel": self.channel.path() });
         let alerts = || -> Value {

@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use postgres::Transaction;
-use serde_json::json;
 
+use contract::notice::{AlertEvent, AlertNotice, Notice, WindowNotice};
+use contract::Channel;
 use operators::alerts::AlertTransition;
 use operators::dataflow::StoredEvent;
 use operators::metrics::WindowResult;
 
-use super::notify;
 use crate::sink::CommitBatch;
 
 /// The binary COPY of raw events; the bench's COPY ceiling runs the very same statement.
@@ -342,25 +342,25 @@ pub(super) fn write_alerts(
     for transition in alerts {
         let a = transition.record();
         let event = match transition {
-            AlertTransition::Opened(_) => "opened",
-            AlertTransition::Updated(_) => "updated",
-            AlertTransition::Resolved(_) => "resolved",
+            AlertTransition::Opened(_) => AlertEvent::Opened,
+            AlertTransition::Updated(_) => AlertEvent::Updated,
+            AlertTransition::Resolved(_) => AlertEvent::Resolved,
         };
         let (alert_id, road_segment) = ids
             .get(&(a.camera_id.clone(), a.opened_window_start_ms))
             .cloned()
             .unwrap_or((0, None));
-        payloads.push(notify::bounded(json!({
-                "event": event,
-                "alert_id": alert_id,
-                "camera_id": a.camera_id,
-                "alert_type": a.alert_type,
-                "severity": a.severity.as_str(),
-                "road_segment": road_segment,
-                "score": a.score,
-                "message": a.message,
-                "at": timestamp(a.updated_window_end_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        })));
+        let notice = AlertNotice {
+            camera_id: Some(a.camera_id.clone()),
+            alert_type: Some(a.alert_type.clone()),
+            severity: Some(a.severity),
+            road_segment,
+            score: Some(a.score),
+            message: Some(a.message.clone()),
+            at: Some(timestamp(a.updated_window_end_ms)),
+            ..AlertNotice::bare(event, alert_id)
+        };
+        payloads.push(Notice::Alert(notice).encode().text);
         if let AlertTransition::Opened(_) = transition {
             log::info!(
                 "alert_opened alert_id={alert_id} camera_id={} severity={} score={:.3}",
@@ -370,10 +370,7 @@ pub(super) fn write_alerts(
             );
         }
     }
-    tx.execute(
-        "SELECT pg_notify('b2_alerts', p) FROM UNNEST($1::text[]) AS p",
-        &[&payloads],
-    )?;
+    notify_all(tx, Channel::Alerts, &payloads)?;
     Ok(alerts.len() as u64)
 }
 
@@ -467,23 +464,36 @@ pub(super) fn notify_windows(
         .into_values()
         .filter_map(|(camera_row, lanes)| {
             let w = camera_row?;
-            Some(notify::bounded(json!({
-                    "camera_id": w.camera_id,
-                    "window_start": timestamp(w.window_start_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "window_end": timestamp(w.window_end_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "vehicle_count": w.vehicle_count,
-                    "avg_speed_kmh": w.avg_speed_kmh,
-                    "congestion_level": w.congestion_level.as_str(),
-                    "congestion_score": w.congestion_score,
-                    "lanes": lanes,
-            })))
+            let notice = WindowNotice {
+                camera_id: w.camera_id.clone(),
+                window_start: Some(timestamp(w.window_start_ms)),
+                window_end: Some(timestamp(w.window_end_ms)),
+                vehicle_count: Some(w.vehicle_count),
+                avg_speed_kmh: w.avg_speed_kmh,
+                congestion_level: Some(w.congestion_level),
+                congestion_score: Some(w.congestion_score),
+                lanes: lanes.into_iter().map(str::to_owned).collect(),
+                lanes_total: None,
+                truncated: false,
+            };
+            Some(Notice::Window(notice).encode().text)
         })
         .collect();
-    if !payloads.is_empty() {
-        tx.execute(
-            "SELECT pg_notify('b2_metrics', p) FROM UNNEST($1::text[]) AS p",
-            &[&payloads],
-        )?;
+    notify_all(tx, Channel::Metrics, &payloads)
+}
+
+/// One NOTIFY per payload, in order, in one round trip.
+fn notify_all(
+    tx: &mut Transaction<'_>,
+    channel: Channel,
+    payloads: &[String],
+) -> Result<(), postgres::Error> {
+    if payloads.is_empty() {
+        return Ok(());
     }
+    tx.execute(
+        "SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p",
+        &[&channel.name(), &payloads],
+    )?;
     Ok(())
 }

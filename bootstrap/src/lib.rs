@@ -1,0 +1,13 @@
+//! What every binary of the system does first: install the JSON logger and read its settings from
+//! the environment. Each binary did both on its own before; the copies drifted, and operators and
+//! tests parse the log lines, so the format now has one definition.
+//!
+//! - [`logging`]: one JSON object per log line on stderr, in the services' layout or the bench
+//!   tools' layout.
+//! - [`settings`]: settings read from the process environment through a lookup function, and the
+//!   check that `.env.example` lists every setting a binary reads.
+
+pub mod logging;
+pub mod settings;
+
+pub use logging::Layout;

@@ -1,0 +1,88 @@
+//! The alert row as the API shows it: REST answers, the live state and WebSocket frames all
+//! use [`alert_json`], so an alert looks the same wherever a client meets it.
+
+use chrono::{DateTime, Utc};
+use postgres::{GenericClient, Row};
+use serde_json::{json, Value};
+
+use crate::params::rfc3339;
+
+/// The `alerts` columns [`alert_json`] reads, in a form to paste into a SELECT.
+pub(crate) const ALERT_COLUMNS: &str =
+    "alert_id, camera_id, alert_type, severity, peak_severity, road_segment, \
+     score, message, status, opened_window_start, opened_at, updated_at, resolved_at, \
+     acknowledged_by, acknowledged_at";
+
+pub(crate) fn alert_json(row: &Row) -> Value {
+    let time = |name: &str| row.get::<_, Option<DateTime<Utc>>>(name).map(rfc3339);
+    json!({
+        "alert_id": row.get::<_, i64>("alert_id"),
+        "camera_id": row.get::<_, String>("camera_id"),
+        "alert_type": row.get::<_, String>("alert_type"),
+        "severity": row.get::<_, String>("severity"),
+        "peak_severity": row.get::<_, String>("peak_severity"),
+        "road_segment": row.get::<_, Option<String>>("road_segment"),
+        "score": row.get::<_, f64>("score"),
+        "message": row.get::<_, String>("message"),
+        "status": row.get::<_, String>("status"),
+        "opened_window_start": time("opened_window_start"),
+        "opened_at": time("opened_at"),
+        "updated_at": time("updated_at"),
+        "resolved_at": time("resolved_at"),
+        "acknowledged_by": row.get::<_, Option<String>>("acknowledged_by"),
+        "acknowledged_at": time("acknowledged_at"),
+    })
+}
+
+/// The alerts with these ids, as [`alert_json`].
+pub(crate) fn by_ids(
+    client: &mut impl GenericClient,
+    ids: &[i64],
+) -> Result<Vec<Value>, postgres::Error> {
+    Ok(client
+        .query(
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY($1)"),
+            &[&ids],
+        )?
+        .iter()
+        .map(alert_json)
+        .collect())
+}
+
+/// Every active alert, as [`alert_json`].
+pub(crate) fn active(client: &mut impl GenericClient) -> Result<Vec<Value>, postgres::Error> {
+    Ok(client
+        .query(
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'active'"),
+            &[],
+        )?
+        .iter()
+        .map(alert_json)
+        .collect())
+}
+
+/// Alerts above `id` that are no longer active, oldest first. Ids are handed out in commit
+/// order by the one writer, so these are the alerts that opened and ended after `id` was seen.
+pub(crate) fn ended_after(
+    client: &mut impl GenericClient,
+    id: i64,
+) -> Result<Vec<Value>, postgres::Error> {
+    Ok(client
+        .query(
+            &format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts
+                 WHERE alert_id > $1 AND status <> 'active' ORDER BY alert_id"
+            ),
+            &[&id],
+        )?
+        .iter()
+        .map(alert_json)
+        .collect())
+}
+
+/// The highest alert id handed out so far.
+pub(crate) fn highest_id(client: &mut impl GenericClient) -> Result<Option<i64>, postgres::Error> {
+    Ok(client
+        .query_one("SELECT max(alert_id) FROM alerts", &[])?
+        .get(0))
+}
