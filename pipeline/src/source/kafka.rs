@@ -1007,32 +1007,22 @@ mod tests {
         }
     }
 
+    /// Where a source resumes, by policy: from a refused position (500 of 20) and a held one.
     #[test]
-    fn with_policy_earliest_a_refused_position_reads_the_partition_again() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        mock_topic(&cluster, "again", 20);
-        let config = source_config(
-            cluster.bootstrap_servers(),
-            "again",
-            OffsetResetPolicy::Earliest,
-        );
-        let (read, failure) = run_source(config, HashMap::from([(0, 500)]), 20);
-        assert_eq!(failure, None);
-        assert_eq!(read, (0..20).collect::<Vec<i64>>());
-    }
-
-    #[test]
-    fn a_position_the_broker_holds_is_read_from() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        mock_topic(&cluster, "held", 20);
-        let config = source_config(
-            cluster.bootstrap_servers(),
-            "held",
-            OffsetResetPolicy::Error,
-        );
-        let (read, failure) = run_source(config, HashMap::from([(0, 15)]), 5);
-        assert_eq!(failure, None);
-        assert_eq!(read, (15..20).collect::<Vec<i64>>());
+    fn resumed_positions_are_read_from_where_the_policy_says() {
+        let cases = [
+            ("again", OffsetResetPolicy::Earliest, 500, 0..20),
+            ("held", OffsetResetPolicy::Error, 15, 15..20),
+        ];
+        for (topic, policy, stored, expected) in cases {
+            let expected: Vec<i64> = expected.collect();
+            let cluster = MockCluster::new(1).expect("mock cluster");
+            mock_topic(&cluster, topic, 20);
+            let config = source_config(cluster.bootstrap_servers(), topic, policy);
+            let (read, failure) = run_source(config, HashMap::from([(0, stored)]), expected.len());
+            assert_eq!(failure, None, "{topic}");
+            assert_eq!(read, expected, "{topic}");
+        }
     }
 
     /// The broker used in development misreports high watermarks, so the lag logic is checked

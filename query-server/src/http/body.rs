@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::Frame;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
@@ -48,6 +48,16 @@ pub(crate) fn json_status<T: Serialize + ?Sized>(status: StatusCode, value: &T) 
 pub(crate) fn error_response(error: &ApiError) -> Response<Body> {
     let bytes = serde_json::to_vec(&error.body()).unwrap_or_default();
     with_type(error.status, "application/json", bytes)
+}
+
+/// Marks a response as a file to save under `filename` (CSV exports, the PDF report).
+pub(crate) fn attachment(mut response: Response<Body>, filename: &str) -> ApiResult {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+        .map_err(|e| ApiError::internal(format!("bad header: {e}")))?;
+    response
+        .headers_mut()
+        .insert(CONTENT_DISPOSITION, disposition);
+    Ok(response)
 }
 
 /// A body fed chunk by chunk from a blocking producer (large CSV exports stream instead of

@@ -9,6 +9,6 @@ pub(crate) mod body;
 pub(crate) mod service;
 
 pub(crate) use body::{
-    error_response, full, json, json_status, streamed, with_type, ApiResult, Body,
+    attachment, error_response, full, json, json_status, streamed, with_type, ApiResult, Body,
 };
 pub(crate) use service::{Peer, RequestId, RouteLabel, Service};

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use contract::notice::{AlertEvent, AlertNotice, Notice};
 use contract::{Channel, CongestionLevel};
-use hyper::header::{HeaderValue, CONTENT_DISPOSITION};
 use postgres::Row;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -209,13 +208,8 @@ pub(crate) async fn export(ctx: &Ctx, req: &Req) -> ApiResult {
             })
         }
     }
-    let mut response = http::streamed("text/csv; charset=utf-8", rx);
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
-        .map_err(|e| ApiError::internal(format!("bad header: {e}")))?;
-    response
-        .headers_mut()
-        .insert(CONTENT_DISPOSITION, disposition);
-    Ok(response)
+    let response = http::streamed("text/csv; charset=utf-8", rx);
+    http::attachment(response, &filename)
 }
 
 const CSV_HEADER: [&str; 15] = [

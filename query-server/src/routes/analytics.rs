@@ -8,7 +8,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use contract::CongestionLevel;
-use hyper::header::{HeaderValue, CONTENT_DISPOSITION};
 use hyper::StatusCode;
 use postgres::{IsolationLevel, Row, Transaction};
 use serde::Serialize;
@@ -159,18 +158,13 @@ pub(crate) async fn report_pdf(ctx: &Ctx, req: &Req) -> ApiResult {
         .await
         .map_err(|e| ApiError::internal(format!("report task failed: {e}")))?
         .map_err(|e| ApiError::internal(format!("cannot render the report: {e}")))?;
-    let mut response = http::with_type(StatusCode::OK, "application/pdf", bytes);
+    let response = http::with_type(StatusCode::OK, "application/pdf", bytes);
     let filename = format!(
         "traffic-report-{}-{}.pdf",
         start.format("%Y%m%dT%H%M%SZ"),
         end.format("%Y%m%dT%H%M%SZ")
     );
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
-        .map_err(|e| ApiError::internal(format!("bad header: {e}")))?;
-    response
-        .headers_mut()
-        .insert(CONTENT_DISPOSITION, disposition);
-    Ok(response)
+    http::attachment(response, &filename)
 }
 
 fn default_range(p: &Params) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {

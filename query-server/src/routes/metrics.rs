@@ -64,39 +64,29 @@ pub(crate) async fn history(ctx: &Ctx, req: &Req) -> ApiResult {
             // Typed parameters: one round trip, no separate prepare, on the route that moves the
             // most rows.
             use postgres::types::Type;
-            let rows = match &lane_id {
-                None => client.query_typed(
-                    &format!(
-                        "SELECT {METRIC_COLUMNS} FROM traffic_metrics
-                         WHERE camera_id = $1 AND lane_id IS NULL
-                           AND window_start >= $2 AND window_start < $3
-                         ORDER BY window_start LIMIT $4 OFFSET $5"
-                    ),
-                    &[
-                        (&camera_id, Type::TEXT),
-                        (&from, Type::TIMESTAMPTZ),
-                        (&to, Type::TIMESTAMPTZ),
-                        (&fetch, Type::INT8),
-                        (&offset, Type::INT8),
-                    ],
-                )?,
-                Some(lane) => client.query_typed(
-                    &format!(
-                        "SELECT {METRIC_COLUMNS} FROM traffic_metrics
-                         WHERE camera_id = $1 AND lane_id = $6
-                           AND window_start >= $2 AND window_start < $3
-                         ORDER BY window_start LIMIT $4 OFFSET $5"
-                    ),
-                    &[
-                        (&camera_id, Type::TEXT),
-                        (&from, Type::TIMESTAMPTZ),
-                        (&to, Type::TIMESTAMPTZ),
-                        (&fetch, Type::INT8),
-                        (&offset, Type::INT8),
-                        (lane, Type::TEXT),
-                    ],
-                )?,
+            let lane_filter = match lane_id {
+                Some(_) => "lane_id = $6",
+                None => "lane_id IS NULL",
             };
+            let mut params: Vec<(&(dyn postgres::types::ToSql + Sync), Type)> = vec![
+                (&camera_id, Type::TEXT),
+                (&from, Type::TIMESTAMPTZ),
+                (&to, Type::TIMESTAMPTZ),
+                (&fetch, Type::INT8),
+                (&offset, Type::INT8),
+            ];
+            if let Some(lane) = &lane_id {
+                params.push((lane, Type::TEXT));
+            }
+            let rows = client.query_typed(
+                &format!(
+                    "SELECT {METRIC_COLUMNS} FROM traffic_metrics
+                     WHERE camera_id = $1 AND {lane_filter}
+                       AND window_start >= $2 AND window_start < $3
+                     ORDER BY window_start LIMIT $4 OFFSET $5"
+                ),
+                &params,
+            )?;
             // Only an empty answer needs telling an unknown camera from a quiet one.
             if rows.is_empty() {
                 cameras::ensure(client, &camera_id)?;
