@@ -344,6 +344,10 @@ fn run_pipeline(
             options.idle_timeout_s.to_string(),
         )
         .env("WINDOW_SIZE_SECONDS", WINDOW_SECONDS.to_string())
+        // A recorded file replays whatever its clock said; none of it may be dropped as out of
+        // range, or the run would measure less than the file.
+        .env("EVENT_TIME_MAX_FUTURE_SECONDS", "off")
+        .env("EVENT_TIME_MAX_PAST_HOURS", "off")
         .log_to(&log_path)
         .spawn()?;
     let mut result = PipelineReport {
