@@ -20,14 +20,16 @@
 #   PIP              pip command (default: pip3, else python3 -m pip)
 set -euo pipefail
 
-# shellcheck source=scripts/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
+# The pinned wheels.
 TORCH_VERSION="2.13.0"
 CUDA_RUNTIME_VERSION="13.0.96"
 CUPTI_VERSION="13.0.85"
 
 WHEEL_CACHE="${B2_WHEEL_CACHE:-$HOME/.cache/b2-tools/wheels}"
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 DEST="$LOCAL_DIR/libtorch"
 LIBTORCH_DIR="$DEST/torch"
 STAMP="$DEST/.installed"

@@ -211,34 +211,10 @@ impl CameraState {
 mod tests {
     use super::*;
     use crate::congestion::CongestionLevel;
-    use crate::event::{BBox, VehicleClass};
+    use crate::fixtures::{car, profile};
 
     fn det(ts_ms: i64, vehicle: &str, lane: Option<&str>, speed: Option<f64>) -> Detection {
-        Detection {
-            camera_id: "cam_01".into(),
-            ts_ms,
-            frame_id: ts_ms / 100,
-            vehicle_id: vehicle.into(),
-            class: "car".into(),
-            kind: VehicleClass::Car,
-            confidence: 0.9,
-            bbox: BBox {
-                x: 10.0,
-                y: 10.0,
-                w: 20.0,
-                h: 20.0,
-            },
-            lane_id: lane.map(str::to_owned),
-            speed_kmh: speed,
-        }
-    }
-
-    fn profile() -> CameraProfile {
-        CameraProfile {
-            metres_per_pixel: 0.05,
-            free_flow_kmh: 50.0,
-            lanes: None,
-        }
+        car("cam_01", ts_ms, vehicle, lane, speed)
     }
 
     #[test]

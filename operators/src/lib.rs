@@ -24,6 +24,8 @@ pub mod congestion;
 pub mod dataflow;
 pub mod event;
 pub mod event_time;
+#[cfg(test)]
+mod fixtures;
 pub mod metrics;
 pub mod record;
 pub mod settings;

@@ -210,14 +210,7 @@ impl WindowState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn profile() -> CameraProfile {
-        CameraProfile {
-            metres_per_pixel: 0.05,
-            free_flow_kmh: 50.0,
-            lanes: None,
-        }
-    }
+    use crate::fixtures::profile;
 
     #[test]
     fn counts_distinct_vehicles_and_events() {

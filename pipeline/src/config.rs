@@ -99,22 +99,14 @@ impl Config {
             free_flow_speed_kmh: number(&lookup, "FREE_FLOW_SPEED_KMH", 50.0f64, |v| {
                 v.is_finite() && *v > 0.0
             })?,
-            checkpoint_interval: Duration::from_millis(number(
-                &lookup,
-                "CHECKPOINT_INTERVAL_MS",
-                100u64,
-                |v| *v >= 1,
-            )?),
+            checkpoint_interval: positive(&lookup, "CHECKPOINT_INTERVAL_MS", 100)
+                .map(Duration::from_millis)?,
             max_poll_records: number(&lookup, "KAFKA_MAX_POLL_RECORDS", 5_000usize, |v| *v >= 1)?,
             max_pending_epochs: number(&lookup, "MAX_PENDING_EPOCHS", 20u64, |v| *v >= 1)?,
             retention_events_hours,
             retention_metrics_days: number(&lookup, "RETENTION_METRICS_DAYS", 30i64, |v| *v >= 1)?,
-            retention_interval: Duration::from_secs(number(
-                &lookup,
-                "RETENTION_INTERVAL_SECONDS",
-                3600u64,
-                |v| *v >= 1,
-            )?),
+            retention_interval: positive(&lookup, "RETENTION_INTERVAL_SECONDS", 3600)
+                .map(Duration::from_secs)?,
             metrics_addr: number(
                 &lookup,
                 "PIPELINE_METRICS_ADDR",
@@ -122,12 +114,8 @@ impl Config {
                 |_| true,
             )?,
             event_time_bounds,
-            health_stall_after: Duration::from_secs(number(
-                &lookup,
-                "HEALTH_COMMIT_STALL_SECONDS",
-                60u64,
-                |v| *v >= 1,
-            )?),
+            health_stall_after: positive(&lookup, "HEALTH_COMMIT_STALL_SECONDS", 60)
+                .map(Duration::from_secs)?,
         })
     }
 
@@ -147,6 +135,15 @@ impl Config {
     pub fn database_url_redacted(&self) -> String {
         redact_url(&self.database_url)
     }
+}
+
+/// A whole number of at least 1 (a period, a count), `default` when unset.
+fn positive(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    number(lookup, name, default, |v| *v >= 1)
 }
 
 fn number<T: std::str::FromStr>(

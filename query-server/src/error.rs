@@ -9,6 +9,15 @@ pub(crate) struct ApiError {
     pub(crate) message: String,
 }
 
+/// One constructor per status: `ApiError::not_found(message)` and so on.
+macro_rules! status_constructors {
+    ($($name:ident => $status:ident),* $(,)?) => {$(
+        pub(crate) fn $name(message: impl Into<String>) -> Self {
+            Self::new(StatusCode::$status, message)
+        }
+    )*};
+}
+
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
@@ -25,28 +34,13 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-    }
-
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
-    }
-
-    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, message)
-    }
-
-    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, message)
-    }
-
-    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
-    }
-
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    status_constructors! {
+        unprocessable => UNPROCESSABLE_ENTITY,
+        not_found => NOT_FOUND,
+        unauthorized => UNAUTHORIZED,
+        forbidden => FORBIDDEN,
+        unavailable => SERVICE_UNAVAILABLE,
+        internal => INTERNAL_SERVER_ERROR,
     }
 
     pub(crate) fn body(&self) -> serde_json::Value {

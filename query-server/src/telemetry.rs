@@ -15,24 +15,21 @@ pub(crate) struct RequestLabels {
     pub(crate) status: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct RouteLabel {
-    pub(crate) route: String,
+/// Label sets of one label each, the label named as the field.
+macro_rules! one_label {
+    ($($name:ident { $field:ident }),* $(,)?) => {$(
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        pub(crate) struct $name {
+            pub(crate) $field: String,
+        }
+    )*};
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct ChannelLabel {
-    pub(crate) channel: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct ReasonLabel {
-    pub(crate) reason: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct SourceLabel {
-    pub(crate) source: String,
+one_label! {
+    RouteLabel { route },
+    ChannelLabel { channel },
+    ReasonLabel { reason },
+    SourceLabel { source },
 }
 
 pub(crate) struct ApiMetrics {

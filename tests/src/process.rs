@@ -83,6 +83,15 @@ impl PipelineProcess {
         self.process.log()
     }
 
+    /// Waits until the log holds `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        crate::wait_for(
+            &format!("`{needle}` in the pipeline's log"),
+            timeout,
+            || self.log().contains(needle).then_some(()),
+        );
+    }
+
     /// SIGTERM and wait: the pipeline drains, commits and exits.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
         self.process

@@ -105,20 +105,9 @@ fn alert_routes_match_the_database() {
     assert!(current["next_offset"].is_null());
     for item in current["items"].as_array().expect("items") {
         assert_eq!(item["status"], "active");
-        for field in [
-            "alert_id",
-            "camera_id",
-            "alert_type",
-            "severity",
-            "peak_severity",
-            "road_segment",
-            "score",
-            "message",
-            "opened_at",
-            "updated_at",
-            "acknowledged_by",
-            "acknowledged_at",
-        ] {
+        let fields = "alert_id camera_id alert_type severity peak_severity road_segment score \
+            message opened_at updated_at acknowledged_by acknowledged_at";
+        for field in fields.split_whitespace() {
             assert!(
                 item.get(field).is_some(),
                 "current item lacks {field}: {item}"

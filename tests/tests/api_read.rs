@@ -293,18 +293,9 @@ fn read_routes_match_sql() {
     assert_eq!(newest[0]["vehicle_id"], "fresh-1");
     assert_eq!(newest[0]["bbox"]["w"], 3.0);
     assert_eq!(newest[0]["estimated_speed_kmh"], 54.0);
-    for field in [
-        "camera_id",
-        "timestamp",
-        "frame_id",
-        "vehicle_id",
-        "class",
-        "confidence",
-        "bbox",
-        "lane_id",
-        "speed_kmh",
-        "estimated_speed_kmh",
-    ] {
+    let fields = "camera_id timestamp frame_id vehicle_id class confidence bbox \
+        lane_id speed_kmh estimated_speed_kmh";
+    for field in fields.split_whitespace() {
         assert!(
             newest.iter().all(|e| e.get(field).is_some()),
             "events carry {field}"

@@ -257,11 +257,7 @@ fn a_standby_takes_over_from_a_killed_pipeline_and_rows_match() {
     let mut client = db.client();
     wait_first_commit(&mut client);
     let mut standby = deterministic(&db.url, &broker.brokers, &topic, 2).start();
-    wait_for(
-        "the second pipeline to wait as a standby",
-        Duration::from_secs(30),
-        || standby.log().contains("pipeline_standby").then_some(()),
-    );
+    standby.wait_for_log("pipeline_standby", Duration::from_secs(30));
     let (status, body) = wait_for("the standby's /health", Duration::from_secs(10), || {
         standby.get("/health")
     });
@@ -272,12 +268,7 @@ fn a_standby_takes_over_from_a_killed_pipeline_and_rows_match() {
     produce(&broker.brokers, &topic, 3, chunks[2]);
     active.kill9();
     let killed = Instant::now();
-    wait_for("the standby to take over", Duration::from_secs(20), || {
-        standby
-            .log()
-            .contains("pipeline_lease_acquired")
-            .then_some(())
-    });
+    standby.wait_for_log("pipeline_lease_acquired", Duration::from_secs(20));
     let takeover = killed.elapsed();
     assert!(
         takeover < Duration::from_secs(10),

@@ -11,8 +11,8 @@ use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
     expected_camera_windows, produce, recent_start_ms, sim_config, simulate, valid_detections,
 };
+use e2e_tests::unique_name;
 use e2e_tests::workspace_binary;
-use e2e_tests::{unique_name, wait_for};
 use operators::event::decode_message;
 
 #[test]
@@ -114,15 +114,9 @@ fn test_end_to_end_flow() {
             &[],
         )
         .expect("update thresholds");
-    wait_for(
-        "the pipeline to apply new thresholds",
+    pipeline.wait_for_log(
+        "settings_applied moderate=0.35 high=0.5 ",
         Duration::from_secs(20),
-        || {
-            pipeline
-                .log()
-                .contains("settings_applied moderate=0.35 high=0.5 ")
-                .then_some(())
-        },
     );
 
     let log = pipeline.log();

@@ -5,10 +5,6 @@
 //! the bare Kafka and COPY ceilings. Each run prints one JSON object on stdout and one readable
 //! line on stderr; logs go to stderr as JSON lines.
 
-/// Many small short-lived allocations per event: mimalloc handles them markedly faster than glibc.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,17 +15,14 @@ use bench::harness::load::{self, LoadOptions};
 use bench::harness::replay::{self, ReplayOptions};
 use bench::harness::report;
 use bench::kafka::parse_kafka_prop;
-use bench::sim::SimConfig;
+use bench::traffic_args::TrafficArgs;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use operators::window::WindowConfig;
 
+/// Throughput and latency runs of the traffic pipeline.
 #[derive(Debug, Parser)]
-#[command(
-    name = "bench",
-    version,
-    about = "Throughput and latency runs of the traffic pipeline"
-)]
+#[command(name = "bench", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -143,26 +136,8 @@ struct GenerateArgs {
     /// Number of messages.
     #[arg(long)]
     events: u64,
-    /// Number of cameras (cam_01, cam_02, ...).
-    #[arg(long, default_value_t = 8)]
-    cameras: usize,
-    /// Average detections per second per camera.
-    #[arg(long, default_value_t = 10.0)]
-    rate: f64,
-    /// Send lane_id.
-    #[arg(long)]
-    with_lanes: bool,
-    /// Omit speed_kmh (the pipeline estimates speed from bboxes).
-    #[arg(long)]
-    no_speed: bool,
-    /// One envelope per camera frame instead of one message per detection.
-    #[arg(long)]
-    frames: bool,
-    /// Fraction of messages replaced by malformed ones (0..1).
-    #[arg(long, default_value_t = 0.0)]
-    bad_ratio: f64,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    #[command(flatten)]
+    traffic: TrafficArgs,
     /// Simulated start (RFC 3339); default ten minutes ago, inside the pipeline's retention.
     #[arg(long)]
     start: Option<DateTime<Utc>>,
@@ -257,16 +232,7 @@ fn main() -> anyhow::Result<()> {
                 .start
                 .unwrap_or_else(|| Utc::now() - chrono::Duration::minutes(10))
                 .timestamp_millis(),
-            config: SimConfig {
-                cameras: args.cameras,
-                rate: args.rate,
-                with_lanes: args.with_lanes,
-                no_speed: args.no_speed,
-                frames: args.frames,
-                bad_ratio: args.bad_ratio,
-                seed: args.seed,
-                ..SimConfig::default()
-            },
+            config: args.traffic.sim_config(),
         }),
         Command::Replay(args) => {
             let options = ReplayOptions {

@@ -6,10 +6,6 @@
 //! benchmarks; the traffic options (`--rate`, `--cameras`, `--frames`,
 //! `--bad-ratio`, ...) shape that file exactly as they shape live traffic.
 
-/// Many small short-lived allocations per event: mimalloc handles them markedly faster than glibc.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -19,51 +15,18 @@ use anyhow::Context;
 use bench::kafka;
 use bench::realtime::{run_realtime, RealtimeOptions};
 use bench::sim::{generate_jsonl, SimConfig, Simulator};
+use bench::traffic_args::TrafficArgs;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use log::{info, warn};
 use serde_json::json;
 
+/// Simulated B1 traffic cameras.
 #[derive(Debug, Parser)]
-#[command(
-    name = "mock-producer",
-    version,
-    about = "Simulated B1 traffic cameras"
-)]
+#[command(name = "mock-producer", version)]
 struct Args {
-    /// Number of cameras (cam_01, cam_02, ...).
-    #[arg(long, default_value_t = 4)]
-    cameras: usize,
-    /// Average detections per second per camera.
-    #[arg(long, default_value_t = 10.0)]
-    rate: f64,
-    /// Send lane_id ("1".."N", null for about 20% of detections).
-    #[arg(long)]
-    with_lanes: bool,
-    /// Lanes on each camera's road.
-    #[arg(long, default_value_t = 3)]
-    lanes_per_camera: u32,
-    /// Omit speed_kmh so the pipeline has to estimate speed from bboxes.
-    #[arg(long)]
-    no_speed: bool,
-    /// Send one envelope per camera frame instead of one message per detection.
-    #[arg(long)]
-    frames: bool,
-    /// Fraction of messages replaced by malformed ones (0..1).
-    #[arg(long, default_value_t = 0.0)]
-    bad_ratio: f64,
-    /// Random seed; the same seed and start time give the same traffic.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Camera frame rate.
-    #[arg(long, default_value_t = 10.0)]
-    fps: f64,
-    /// Ground calibration; must match the pipeline's.
-    #[arg(long, default_value_t = 0.05)]
-    metres_per_pixel: f64,
-    /// Disable the recurring congestion episodes.
-    #[arg(long)]
-    no_congestion: bool,
+    #[command(flatten)]
+    traffic: TrafficArgs,
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
     brokers: String,
@@ -90,28 +53,10 @@ struct Args {
     start: DateTime<Utc>,
 }
 
-impl Args {
-    fn sim_config(&self) -> SimConfig {
-        SimConfig {
-            cameras: self.cameras,
-            rate: self.rate,
-            with_lanes: self.with_lanes,
-            lanes_per_camera: self.lanes_per_camera,
-            no_speed: self.no_speed,
-            frames: self.frames,
-            bad_ratio: self.bad_ratio,
-            seed: self.seed,
-            fps: self.fps,
-            metres_per_pixel: self.metres_per_pixel,
-            congestion: !self.no_congestion,
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     bootstrap::logging::init(bootstrap::Layout::Tool, log::LevelFilter::Info);
-    let config = args.sim_config();
+    let config = args.traffic.sim_config();
     config.validate()?;
     match (&args.output, args.events) {
         (Some(path), Some(events)) => generate(config, &args, path, events),

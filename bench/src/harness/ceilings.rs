@@ -7,31 +7,23 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use chrono::{DateTime, NaiveDate, Utc};
-use pipeline::sink::postgres::{COPY_EVENTS, COPY_EVENTS_TYPES};
-use postgres::binary_copy::BinaryCopyInWriter;
+use pipeline::sink::postgres::{copy_events, ensure_day_partitions, event_days};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::json;
 
-use operators::event::{decode_message, Detection};
+use operators::event::decode_message;
+use operators::record::Located;
+use operators::shard::StoredEvent;
 
 use super::{for_each_line, report};
-
-/// One `traffic_events` row: a detection and where it came from.
-#[derive(Debug, Clone)]
-pub struct EventRow {
-    pub detection: Detection,
-    pub offset: i64,
-    pub index: i32,
-}
 
 /// The valid detections of a JSONL file, as the pipeline would store them.
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub messages: u64,
-    pub rows: Vec<EventRow>,
+    pub rows: Vec<StoredEvent>,
     pub errors: u64,
 }
 
@@ -41,9 +33,9 @@ impl Decoded {
         let mut windows: HashMap<&str, BTreeSet<i64>> = HashMap::new();
         for row in &self.rows {
             windows
-                .entry(row.detection.camera_id.as_str())
+                .entry(row.located.detection.camera_id.as_str())
                 .or_default()
-                .insert(row.detection.ts_ms.div_euclid(size_ms));
+                .insert(row.located.detection.ts_ms.div_euclid(size_ms));
         }
         windows.values().map(BTreeSet::len).sum()
     }
@@ -59,10 +51,15 @@ pub fn decode_file(path: &Path) -> anyhow::Result<Decoded> {
         decoded.errors += errors.len() as u64;
         errors.clear();
         for (index, detection) in detections.drain(..).enumerate() {
-            decoded.rows.push(EventRow {
-                detection,
-                offset: number as i64,
-                index: index as i32,
+            decoded.rows.push(StoredEvent {
+                located: Located {
+                    detection,
+                    partition: 0,
+                    offset: number as i64,
+                    index: index as u32,
+                },
+                estimated_speed_kmh: None,
+                late: false,
             });
         }
         Ok(())
@@ -196,58 +193,19 @@ impl CopyReport {
     }
 }
 
-fn timestamp(ms: i64) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-/// COPYs `rows` into `traffic_events` with the pipeline's own COPY statement, `batch_rows` rows
-/// per transaction, each after ensuring the day partitions it needs (database migrated beforehand).
+/// COPYs `rows` into `traffic_events` with the pipeline's own COPY, `batch_rows` rows per
+/// transaction, each after ensuring the day partitions it needs (database migrated beforehand).
 pub fn copy_rows(
     client: &mut postgres::Client,
-    rows: &[EventRow],
+    rows: &[StoredEvent],
     batch_rows: usize,
 ) -> anyhow::Result<CopyReport> {
     let mut result = CopyReport::default();
-    let no_estimate: Option<f64> = None;
-    let partition = 0i32;
     let started = Instant::now();
     for batch in rows.chunks(batch_rows.max(1)) {
         let mut tx = client.transaction()?;
-        let days: BTreeSet<NaiveDate> = batch
-            .iter()
-            .map(|r| timestamp(r.detection.ts_ms).date_naive())
-            .collect();
-        for day in days {
-            tx.execute(
-                "SELECT b2_ensure_day_partition($1, $2)",
-                &[&"traffic_events", &day],
-            )?;
-        }
-        let sink = tx.copy_in(COPY_EVENTS)?;
-        let mut writer = BinaryCopyInWriter::new(sink, &COPY_EVENTS_TYPES);
-        for row in batch {
-            let d = &row.detection;
-            let ts = timestamp(d.ts_ms);
-            writer.write(&[
-                &d.camera_id,
-                &ts,
-                &d.frame_id,
-                &d.vehicle_id,
-                &d.class,
-                &d.confidence,
-                &d.bbox.x,
-                &d.bbox.y,
-                &d.bbox.w,
-                &d.bbox.h,
-                &d.lane_id,
-                &d.speed_kmh,
-                &no_estimate,
-                &partition,
-                &row.offset,
-                &row.index,
-            ])?;
-        }
-        result.rows += writer.finish()?;
+        ensure_day_partitions(&mut tx, "traffic_events", event_days(batch))?;
+        result.rows += copy_events(&mut tx, batch)?;
         tx.commit()?;
         result.transactions += 1;
     }
@@ -281,7 +239,7 @@ mod tests {
         assert_eq!(decoded.messages, 5);
         assert_eq!(decoded.rows.len(), 4);
         assert_eq!(decoded.errors, 1);
-        assert_eq!(decoded.rows[3].offset, 3);
+        assert_eq!(decoded.rows[3].located.offset, 3);
         assert_eq!(decoded.camera_windows(5_000), 3);
     }
 }

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::episodes::{mean_density_factor, EpisodeSchedule};
-use super::road::{Road, VehicleClass};
+use super::road::{sample_class, Road, SimulatedClass, VehicleClass};
 use super::vehicle::{px_per_ms, speed_under, Vehicle};
 use super::{camera_id, stream_seed, SimConfig};
 
@@ -164,7 +164,7 @@ impl Camera {
 
     fn spawn(&mut self, speed_factor: f64) -> Vehicle {
         self.vehicles_created += 1;
-        let class = VehicleClass::sample(&mut self.rng);
+        let class = sample_class(&mut self.rng);
         let (lo, hi) = class.free_speed_kmh();
         let free_speed_kmh = self.rng.random_range(lo..hi);
         let speed_kmh = speed_under(free_speed_kmh, speed_factor);

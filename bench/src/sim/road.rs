@@ -6,6 +6,7 @@
 //! boxes and a lane is as wide as a real lane. Without that, speeds derived
 //! downstream from pixel displacement would not match the speeds we claim.
 
+pub use operators::event::VehicleClass;
 use rand::{Rng, RngExt};
 
 /// Width of a B1 frame in pixels; traffic crosses it left to right.
@@ -22,96 +23,76 @@ const ROAD_MAX_HEIGHT_PX: f64 = 1000.0;
 /// which is what makes roughly 80% of detections carry a lane id.
 const LANE_UNCERTAIN_EDGE: f64 = 0.11;
 
-/// Vehicle classes the B1 detector emits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum VehicleClass {
-    Car,
-    Truck,
-    Bus,
-    Motorcycle,
-    Bicycle,
+/// The classes the simulated B1 detector emits (the decoder's `Other` stands for labels it does
+/// not know), in the order of [`SimulatedClass::share_percent`].
+pub const EMITTED_CLASSES: [VehicleClass; 5] = [
+    VehicleClass::Car,
+    VehicleClass::Truck,
+    VehicleClass::Bus,
+    VehicleClass::Motorcycle,
+    VehicleClass::Bicycle,
+];
+
+/// A class drawn by its share of vehicles.
+pub(crate) fn sample_class(rng: &mut impl Rng) -> VehicleClass {
+    let mut pick = rng.random_range(0..100u32);
+    for class in EMITTED_CLASSES {
+        let share = class.share_percent();
+        if pick < share {
+            return class;
+        }
+        pick -= share;
+    }
+    VehicleClass::Car
 }
 
-impl VehicleClass {
-    /// All classes, in the order of [`VehicleClass::share_percent`].
-    pub const ALL: [VehicleClass; 5] = [
-        VehicleClass::Car,
-        VehicleClass::Truck,
-        VehicleClass::Bus,
-        VehicleClass::Motorcycle,
-        VehicleClass::Bicycle,
-    ];
-
-    /// The wire name used in the `class` field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VehicleClass::Car => "car",
-            VehicleClass::Truck => "truck",
-            VehicleClass::Bus => "bus",
-            VehicleClass::Motorcycle => "motorcycle",
-            VehicleClass::Bicycle => "bicycle",
-        }
-    }
-
-    /// Share of vehicles (not detections) of this class, in percent: an
-    /// urban mix dominated by cars.
-    pub fn share_percent(self) -> u32 {
-        match self {
-            VehicleClass::Car => 75,
-            VehicleClass::Truck => 10,
-            VehicleClass::Bus => 4,
-            VehicleClass::Motorcycle => 8,
-            VehicleClass::Bicycle => 3,
-        }
-    }
-
-    pub(crate) fn sample(rng: &mut impl Rng) -> Self {
-        let mut pick = rng.random_range(0..100u32);
-        for class in Self::ALL {
-            let share = class.share_percent();
-            if pick < share {
-                return class;
-            }
-            pick -= share;
-        }
-        VehicleClass::Car
-    }
-
-    /// Nominal (length, width) in metres; the bbox spans length along the
-    /// direction of travel and width across it.
-    fn footprint_m(self) -> (f64, f64) {
-        match self {
-            VehicleClass::Car => (4.5, 1.8),
-            VehicleClass::Truck => (10.0, 2.5),
-            VehicleClass::Bus => (12.0, 2.55),
-            VehicleClass::Motorcycle => (2.2, 0.8),
-            VehicleClass::Bicycle => (1.8, 0.6),
-        }
-    }
-
-    /// Free-flow desired speed range in km/h, all within the 40-60 km/h
-    /// band (heavy vehicles in its lower half). Bicycles are kept in the
-    /// band too, as fast riders: at realistic cycling speeds a lone bicycle
-    /// makes a free-flowing lane look congested to a speed-ratio model.
-    pub(crate) fn free_speed_kmh(self) -> (f64, f64) {
-        match self {
-            VehicleClass::Car => (44.0, 60.0),
-            VehicleClass::Truck => (40.0, 52.0),
-            VehicleClass::Bus => (40.0, 50.0),
-            VehicleClass::Motorcycle => (45.0, 60.0),
-            VehicleClass::Bicycle => (40.0, 44.0),
-        }
-    }
-
+/// How the simulator draws and sizes vehicles of each class.
+pub trait SimulatedClass {
+    /// Share of vehicles (not detections) of this class, in percent: an urban mix dominated
+    /// by cars.
+    fn share_percent(self) -> u32;
+    /// Nominal (length, width) in metres; the bbox spans length along the direction of
+    /// travel and width across it.
+    fn footprint_m(self) -> (f64, f64);
+    /// Free-flow desired speed range in km/h, all within the 40-60 km/h band (heavy vehicles
+    /// in its lower half). Bicycles are kept in the band too, as fast riders: at realistic
+    /// cycling speeds a lone bicycle makes a free-flowing lane look congested to a
+    /// speed-ratio model.
+    fn free_speed_kmh(self) -> (f64, f64);
     /// Typical detector confidence range: small, thin objects are harder.
-    pub(crate) fn confidence_range(self) -> (f64, f64) {
-        match self {
-            VehicleClass::Car => (0.80, 0.97),
-            VehicleClass::Truck => (0.75, 0.95),
-            VehicleClass::Bus => (0.78, 0.96),
-            VehicleClass::Motorcycle => (0.60, 0.90),
-            VehicleClass::Bicycle => (0.55, 0.88),
-        }
+    fn confidence_range(self) -> (f64, f64);
+}
+
+/// Per class: share (percent), footprint (m), free-flow speed range (km/h), confidence range.
+/// `Other` is never emitted and behaves as a car.
+type ClassFigures = (u32, (f64, f64), (f64, f64), (f64, f64));
+
+fn figures(class: VehicleClass) -> ClassFigures {
+    match class {
+        VehicleClass::Car => (75, (4.5, 1.8), (44.0, 60.0), (0.80, 0.97)),
+        VehicleClass::Truck => (10, (10.0, 2.5), (40.0, 52.0), (0.75, 0.95)),
+        VehicleClass::Bus => (4, (12.0, 2.55), (40.0, 50.0), (0.78, 0.96)),
+        VehicleClass::Motorcycle => (8, (2.2, 0.8), (45.0, 60.0), (0.60, 0.90)),
+        VehicleClass::Bicycle => (3, (1.8, 0.6), (40.0, 44.0), (0.55, 0.88)),
+        VehicleClass::Other => (0, (4.5, 1.8), (44.0, 60.0), (0.80, 0.97)),
+    }
+}
+
+impl SimulatedClass for VehicleClass {
+    fn share_percent(self) -> u32 {
+        figures(self).0
+    }
+
+    fn footprint_m(self) -> (f64, f64) {
+        figures(self).1
+    }
+
+    fn free_speed_kmh(self) -> (f64, f64) {
+        figures(self).2
+    }
+
+    fn confidence_range(self) -> (f64, f64) {
+        figures(self).3
     }
 }
 
@@ -172,7 +153,7 @@ mod tests {
 
     #[test]
     fn class_shares_add_up_to_one_hundred() {
-        let total: u32 = VehicleClass::ALL.iter().map(|c| c.share_percent()).sum();
+        let total: u32 = EMITTED_CLASSES.iter().map(|c| c.share_percent()).sum();
         assert_eq!(total, 100);
     }
 
@@ -181,7 +162,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let n = 20_000;
         let cars = (0..n)
-            .filter(|_| VehicleClass::sample(&mut rng) == VehicleClass::Car)
+            .filter(|_| sample_class(&mut rng) == VehicleClass::Car)
             .count();
         let share = cars as f64 / f64::from(n);
         assert!((share - 0.75).abs() < 0.02, "car share {share}");

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use super::*;
 use crate::alerts::AlertTransition;
 use crate::camera::{AlertConfig, CameraState, MAX_LANES_PER_WINDOW};
-use crate::event::{BBox, Detection, VehicleClass};
+use crate::fixtures::car;
 use crate::record::Located;
 use crate::settings::Settings;
 use crate::speed::SpeedTrackerConfig;
@@ -34,27 +34,23 @@ fn shard(evict_after_ms: Option<i64>) -> CameraShard {
 
 fn event(camera: &str, ts_ms: i64, vehicle: &str, lane: &str, speed_kmh: f64) -> Located {
     Located {
-        detection: Detection {
-            camera_id: camera.into(),
-            ts_ms,
-            frame_id: (ts_ms - T0) / 100,
-            vehicle_id: vehicle.into(),
-            class: "car".into(),
-            kind: VehicleClass::Car,
-            confidence: 0.9,
-            bbox: BBox {
-                x: 10.0,
-                y: 10.0,
-                w: 20.0,
-                h: 20.0,
-            },
-            lane_id: Some(lane.into()),
-            speed_kmh: Some(speed_kmh),
-        },
+        detection: car(camera, ts_ms, vehicle, Some(lane), Some(speed_kmh)),
         partition: 0,
         offset: ts_ms - T0,
         index: 0,
     }
+}
+
+/// A shard that has seen one car of `cam_a` in epoch `E0`, and what that epoch yielded.
+fn shard_with_one_car() -> (CameraShard, Epoch) {
+    let mut shard = shard(None);
+    let epoch = run(
+        &mut shard,
+        E0,
+        false,
+        vec![event("cam_a", T0 + 100, "v", "1", 40.0)],
+    );
+    (shard, epoch)
 }
 
 /// What one epoch yielded, with the notes rendered as text.
@@ -183,13 +179,7 @@ fn windows_close_by_event_time_with_their_alert_and_checkpoint() {
 
 #[test]
 fn a_quiet_camera_closes_once_idle_and_only_once() {
-    let mut shard = shard(None);
-    run(
-        &mut shard,
-        E0,
-        false,
-        vec![event("cam_a", T0 + 100, "v", "1", 40.0)],
-    );
+    let (mut shard, _) = shard_with_one_car();
     for quiet in 1..10 {
         let epoch = run(&mut shard, E0 + quiet, false, vec![]);
         assert!(epoch.outputs.is_empty(), "idle for {quiet} s only");
@@ -206,13 +196,7 @@ fn a_quiet_camera_closes_once_idle_and_only_once() {
 
 #[test]
 fn nobody_is_idle_while_a_source_is_behind() {
-    let mut shard = shard(None);
-    run(
-        &mut shard,
-        E0,
-        false,
-        vec![event("cam_a", T0 + 100, "v", "1", 40.0)],
-    );
+    let (mut shard, _) = shard_with_one_car();
     for catching_up in 1..=15 {
         let epoch = run(&mut shard, E0 + catching_up, true, vec![]);
         assert!(epoch.outputs.is_empty(), "epoch {catching_up} behind");
@@ -308,13 +292,7 @@ fn late_and_capped_events_are_noted() {
 
 #[test]
 fn checkpoints_restore_to_the_state_the_shard_holds() {
-    let mut shard = shard(None);
-    let epoch = run(
-        &mut shard,
-        E0,
-        false,
-        vec![event("cam_a", T0 + 100, "v", "1", 40.0)],
-    );
+    let (shard, epoch) = shard_with_one_car();
     let Some(CameraOutput::Checkpoint { state, .. }) = epoch.outputs.last() else {
         panic!("no checkpoint: {:?}", epoch.kinds());
     };

@@ -211,41 +211,58 @@ pub fn position_in_range(position: i64, low: i64, high: i64) -> bool {
     (low < 0 || position >= low) && position <= high
 }
 
-/// The facts about a stored position the broker does not hold, for the log and the failure.
-pub fn out_of_range_facts(
-    topic: &str,
-    partition: i32,
-    stored: i64,
-    range: Option<(i64, i64)>,
-) -> String {
-    let range = match range {
-        Some((low, high)) if low >= 0 => format!("broker_range={low}..{high}"),
-        Some((_, high)) => format!("broker_range=?..{high}"),
-        None => "broker_range=unknown".to_owned(),
-    };
-    format!("topic={topic} partition={partition} stored_offset={stored} {range}")
+/// A stored position the broker does not hold, with what the broker said it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrayPosition<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub stored: i64,
+    /// The log start (-1: unknown) and the high watermark.
+    pub range: (i64, i64),
 }
 
-/// The reason the pipeline stops with under [`OffsetResetPolicy::Error`].
-pub fn out_of_range_reason(
-    topic: &str,
-    partition: i32,
-    stored: i64,
-    range: Option<(i64, i64)>,
-) -> String {
-    let held = match range {
-        Some((low, high)) if low >= 0 => format!("it holds offsets {low}..{high}"),
-        Some((_, high)) => format!("its high watermark is {high}"),
-        None => "its range is unknown".to_owned(),
-    };
-    format!(
-        "kafka_offset_out_of_range {}: the stored position {stored} of topic {topic} partition \
-         {partition} is not held by the broker ({held}): the topic was recreated or truncated, or \
-         the brokers are another cluster's. \
-         Choose how to go on with KAFKA_OFFSET_RESET_POLICY=earliest (read the partition again \
-         from its first offset) or KAFKA_OFFSET_RESET_POLICY=latest (skip to its end)",
-        out_of_range_facts(topic, partition, stored, range)
-    )
+impl StrayPosition<'_> {
+    /// The facts, for the log and the failure.
+    pub fn facts(&self) -> String {
+        let StrayPosition {
+            topic,
+            partition,
+            stored,
+            ..
+        } = self;
+        let (range, _) = self.held();
+        format!("topic={topic} partition={partition} stored_offset={stored} {range}")
+    }
+
+    /// The reason the pipeline stops with under [`OffsetResetPolicy::Error`].
+    pub fn reason(&self) -> String {
+        let (_, held) = self.held();
+        format!(
+            "kafka_offset_out_of_range {}: the stored position {} of topic {} partition {} is \
+             not held by the broker ({held}): the topic was recreated or truncated, or the brokers \
+             are another cluster's. \
+             Choose how to go on with KAFKA_OFFSET_RESET_POLICY=earliest (read the partition again \
+             from its first offset) or KAFKA_OFFSET_RESET_POLICY=latest (skip to its end)",
+            self.facts(),
+            self.stored,
+            self.topic,
+            self.partition,
+        )
+    }
+
+    /// What the broker holds, as a log field and in words.
+    fn held(&self) -> (String, String) {
+        match self.range {
+            (low, high) if low >= 0 => (
+                format!("broker_range={low}..{high}"),
+                format!("it holds offsets {low}..{high}"),
+            ),
+            (_, high) => (
+                format!("broker_range=?..{high}"),
+                format!("its high watermark is {high}"),
+            ),
+        }
+    }
 }
 
 fn consumer(
@@ -529,22 +546,26 @@ struct Resetter {
 }
 
 impl Resetter {
-    /// Applies the policy to `partition`, whose `stored` position lies outside `range`.
+    /// Applies the policy to `partition`, whose `stored` position lies outside the broker's
+    /// `range` (log start, high watermark).
     fn out_of_range(
         &self,
         consumer: &SourceConsumer,
         partitions: &mut Partitions,
-        partition: i32,
-        stored: i64,
-        range: Option<(i64, i64)>,
+        (partition, stored, range): (i32, i64, (i64, i64)),
     ) {
         partitions.unverified.remove(&partition);
         partitions.positions.remove(&partition);
         let topic = &self.topic;
+        let stray = StrayPosition {
+            topic,
+            partition,
+            stored,
+            range,
+        };
         let (to, offset) = match self.policy {
             OffsetResetPolicy::Error => {
-                self.shutdown
-                    .fail(out_of_range_reason(topic, partition, stored, range));
+                self.shutdown.fail(stray.reason());
                 return;
             }
             OffsetResetPolicy::Earliest => ("earliest", Offset::Beginning),
@@ -553,7 +574,7 @@ impl Resetter {
         log::warn!(
             "kafka_offset_reset {} policy={to}: the broker does not hold the stored position; \
              reading the partition from its {to} offset",
-            out_of_range_facts(topic, partition, stored, range)
+            stray.facts()
         );
         let reassign = || -> Result<(), KafkaError> {
             let mut old = TopicPartitionList::new();
@@ -566,7 +587,7 @@ impl Resetter {
         if let Err(e) = reassign() {
             self.shutdown.fail(format!(
                 "kafka_offset_reset_failed {}: cannot move to the {to} offset: {e}",
-                out_of_range_facts(topic, partition, stored, range)
+                stray.facts()
             ));
         }
     }
@@ -702,13 +723,7 @@ pub fn kafka_source<'scope>(
                                 .copied();
                             if still == Some(position) && !position_in_range(position, low, high) {
                                 found = true;
-                                resetter.out_of_range(
-                                    &consumer,
-                                    &mut partitions,
-                                    partition,
-                                    position,
-                                    Some((low, high)),
-                                );
+                                resetter.out_of_range(&consumer, &mut partitions, (partition, position, (low, high)));
                             }
                         }
                         if !found {
@@ -734,13 +749,7 @@ pub fn kafka_source<'scope>(
                         partitions.unverified.remove(&partition);
                         partitions.positions.insert(partition, position);
                     } else {
-                        resetter.out_of_range(
-                            &consumer,
-                            &mut partitions,
-                            partition,
-                            position,
-                            Some((low, high)),
-                        );
+                        resetter.out_of_range(&consumer, &mut partitions, (partition, position, (low, high)));
                     }
                 }
             }
@@ -851,8 +860,8 @@ pub fn kafka_source<'scope>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::mock::mock_topic;
     use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     use timely::dataflow::operators::Inspect;
 
     #[test]
@@ -890,7 +899,13 @@ mod tests {
 
     #[test]
     fn the_failure_names_topic_partition_position_range_and_the_way_out() {
-        let reason = out_of_range_reason("traffic", 3, 5000, Some((0, 120)));
+        let stray = |topic, partition, stored, range| StrayPosition {
+            topic,
+            partition,
+            stored,
+            range,
+        };
+        let reason = stray("traffic", 3, 5000, (0, 120)).reason();
         for needle in [
             "topic traffic",
             "partition 3",
@@ -901,25 +916,9 @@ mod tests {
         ] {
             assert!(reason.contains(needle), "{needle:?} missing from {reason}");
         }
-        assert!(out_of_range_reason("t", 0, 7, None).contains("unknown"));
-    }
-
-    fn mock_topic(
-        cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
-        topic: &str,
-        messages: usize,
-    ) {
-        cluster.create_topic(topic, 1, 1).expect("topic");
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .create()
-            .expect("producer");
-        for i in 0..messages {
-            producer
-                .send(BaseRecord::<(), str>::to(topic).payload(&i.to_string()))
-                .expect("enqueue");
-        }
-        producer.flush(Duration::from_secs(10)).expect("flush");
+        assert!(stray("t", 0, 7, (-1, 3))
+            .reason()
+            .contains("high watermark is 3"));
     }
 
     fn source_config(brokers: String, topic: &str, policy: OffsetResetPolicy) -> KafkaSourceConfig {
@@ -978,7 +977,7 @@ mod tests {
     #[test]
     fn a_position_the_broker_refuses_stops_the_pipeline_with_the_facts() {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        mock_topic(&cluster, "gone", 20);
+        mock_topic(&cluster, "gone", 1, 20, |i| i.to_string());
         let config = source_config(
             cluster.bootstrap_servers(),
             "gone",
@@ -1017,7 +1016,7 @@ mod tests {
         for (topic, policy, stored, expected) in cases {
             let expected: Vec<i64> = expected.collect();
             let cluster = MockCluster::new(1).expect("mock cluster");
-            mock_topic(&cluster, topic, 20);
+            mock_topic(&cluster, topic, 1, 20, |i| i.to_string());
             let config = source_config(cluster.bootstrap_servers(), topic, policy);
             let (read, failure) = run_source(config, HashMap::from([(0, stored)]), expected.len());
             assert_eq!(failure, None, "{topic}");
@@ -1030,17 +1029,7 @@ mod tests {
     #[test]
     fn lag_gauge_is_high_watermark_minus_position() {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic("lag", 1, 1).expect("topic");
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .create()
-            .expect("producer");
-        for _ in 0..100 {
-            producer
-                .send(BaseRecord::<(), str>::to("lag").payload("x"))
-                .expect("enqueue");
-        }
-        producer.flush(Duration::from_secs(10)).expect("flush");
+        mock_topic(&cluster, "lag", 1, 100, |_| "x".into());
 
         let metrics = Arc::new(PipelineMetrics::new());
         let config = KafkaSourceConfig {

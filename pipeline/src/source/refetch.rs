@@ -94,27 +94,13 @@ impl Refetch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::mock::mock_topic;
     use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
     #[test]
     fn fetches_the_bytes_at_each_position() {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic("refetch", 2, 1).expect("topic");
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .create()
-            .expect("producer");
-        for i in 0..50 {
-            producer
-                .send(
-                    BaseRecord::<(), str>::to("refetch")
-                        .partition(i % 2)
-                        .payload(&format!("message-{i}")),
-                )
-                .expect("enqueue");
-        }
-        producer.flush(Duration::from_secs(10)).expect("flush");
+        mock_topic(&cluster, "refetch", 2, 50, |i| format!("message-{i}"));
         let refetch = Refetch {
             brokers: cluster.bootstrap_servers(),
             topic: "refetch".into(),

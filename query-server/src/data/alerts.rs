@@ -1,11 +1,10 @@
 //! The alert row as the API shows it: REST answers, the live state and WebSocket frames all
 //! use [`alert_json`], so an alert looks the same wherever a client meets it.
 
-use chrono::{DateTime, Utc};
 use postgres::{GenericClient, Row};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::params::rfc3339;
+use super::row_json::row_json;
 
 /// The `alerts` columns [`alert_json`] reads, in a form to paste into a SELECT.
 pub(crate) const ALERT_COLUMNS: &str =
@@ -14,24 +13,7 @@ pub(crate) const ALERT_COLUMNS: &str =
      acknowledged_by, acknowledged_at";
 
 pub(crate) fn alert_json(row: &Row) -> Value {
-    let time = |name: &str| row.get::<_, Option<DateTime<Utc>>>(name).map(rfc3339);
-    json!({
-        "alert_id": row.get::<_, i64>("alert_id"),
-        "camera_id": row.get::<_, String>("camera_id"),
-        "alert_type": row.get::<_, String>("alert_type"),
-        "severity": row.get::<_, String>("severity"),
-        "peak_severity": row.get::<_, String>("peak_severity"),
-        "road_segment": row.get::<_, Option<String>>("road_segment"),
-        "score": row.get::<_, f64>("score"),
-        "message": row.get::<_, String>("message"),
-        "status": row.get::<_, String>("status"),
-        "opened_window_start": time("opened_window_start"),
-        "opened_at": time("opened_at"),
-        "updated_at": time("updated_at"),
-        "resolved_at": time("resolved_at"),
-        "acknowledged_by": row.get::<_, Option<String>>("acknowledged_by"),
-        "acknowledged_at": time("acknowledged_at"),
-    })
+    Value::Object(row_json(row))
 }
 
 /// The alerts with these ids, as [`alert_json`].

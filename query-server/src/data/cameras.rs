@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use postgres::GenericClient;
+use postgres::{GenericClient, Row};
+use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
@@ -55,4 +56,41 @@ pub(crate) fn ensure(client: &mut impl GenericClient, camera_id: &str) -> Result
             "camera '{camera_id}' not found"
         )))
     }
+}
+
+/// A camera's identity and place as every camera body shows them (`/cameras`, incidents, the
+/// admin list), so that a renamed column changes one place.
+pub(crate) fn place_json(row: &Row) -> Map<String, Value> {
+    [
+        ("camera_id", Value::from(row.get::<_, String>("camera_id"))),
+        ("name", row.get::<_, Option<String>>("name").into()),
+        ("latitude", row.get::<_, Option<f64>>("latitude").into()),
+        ("longitude", row.get::<_, Option<f64>>("longitude").into()),
+        (
+            "road_segment",
+            row.get::<_, Option<String>>("road_segment").into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect()
+}
+
+/// [`place_json`] with the registry's `location` and `lanes`.
+pub(crate) fn registry_json(row: &Row) -> Map<String, Value> {
+    let mut body = place_json(row);
+    body.insert(
+        "location".into(),
+        row.get::<_, Option<String>>("location").into(),
+    );
+    body.insert("lanes".into(), row.get::<_, Option<i32>>("lanes").into());
+    body
+}
+
+/// `base` with the fields of the object `extra` added.
+pub(crate) fn with_fields(mut base: Map<String, Value>, extra: Value) -> Value {
+    if let Value::Object(extra) = extra {
+        base.extend(extra);
+    }
+    Value::Object(base)
 }

@@ -8,6 +8,7 @@
 //! - [`cameras`]: camera existence and locations.
 //! - [`levels`]: congestion levels in SQL (rank, per-level counts).
 //! - [`paging`]: `limit`/`offset` and the list envelope.
+//! - [`row_json`]: a row as a JSON object, column by column.
 //! - [`probes`]: Kafka and PostgreSQL reachability for `/health`.
 
 pub(crate) mod alerts;
@@ -15,4 +16,5 @@ pub(crate) mod cameras;
 pub(crate) mod levels;
 pub(crate) mod paging;
 pub(crate) mod probes;
+pub(crate) mod row_json;
 pub(crate) mod windows;

@@ -1,6 +1,8 @@
 //! `limit`/`offset` paging, the same on every list: fetch one row more than the page holds, so
 //! `next_offset` is set only when another page really exists.
 
+use postgres::types::ToSql;
+use postgres::{GenericClient, Row};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -63,6 +65,20 @@ impl Page {
     /// What to pass as SQL `LIMIT`: one extra row tells whether another page exists.
     pub(crate) fn fetch(&self) -> i64 {
         self.limit + 1
+    }
+
+    /// Runs `sql`, whose `LIMIT $1 OFFSET $2` take this page (one row more than `limit`, see
+    /// [`Page::fetch`]), with `extra` as `$3`, `$4`, ...
+    pub(crate) fn query(
+        &self,
+        client: &mut impl GenericClient,
+        sql: &str,
+        extra: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let fetch = self.fetch();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&fetch, &self.offset];
+        params.extend_from_slice(extra);
+        client.query(sql, &params)
     }
 
     /// The same window over an in-memory list: items to skip, then items to take.

@@ -74,14 +74,7 @@ fn authorize(expected: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, v.parse().expect("header value"));
-        }
-        h
-    }
+    use crate::http::header_map as headers;
 
     #[test]
     fn admin_auth_codes() {

@@ -4,7 +4,7 @@
 use contract::CongestionLevel;
 use serde_json::{json, Map, Value};
 
-use super::schemas::{level_names, list_page, nullable, object, ref_or_null, schema_ref};
+use super::schemas::{level_names, list_page, merged, nullable, object, ref_or_null, schema_ref};
 use crate::routes::analytics::compared_kpis;
 use crate::routes::map::incident_levels;
 
@@ -41,6 +41,15 @@ pub(super) fn read_route_schemas() -> Map<String, Value> {
     let number_or_null = nullable("number");
     let string = json!({"type": "string"});
     let string_or_null = nullable("string");
+    // A camera's latest camera-wide window, as `/congestion/current` and incidents show it.
+    let latest_congestion = json!({
+        "window_start": ts,
+        "window_end": ts,
+        "congestion_level": level,
+        "congestion_score": number,
+        "avg_speed_kmh": number_or_null,
+        "vehicle_count": count,
+    });
     let metric_row = object(json!({
         "camera_id": string,
         "lane_id": {"type": ["string", "null"], "description": "null on the camera-wide row of a window."},
@@ -119,16 +128,10 @@ pub(super) fn read_route_schemas() -> Map<String, Value> {
                 "latest": ref_or_null("CameraLatestWindow"),
             })),
             "CameraPage": list_page("CameraSummary", json!({})),
-            "CameraCongestion": object(json!({
-                "camera_id": string,
-                "road_segment": string_or_null,
-                "window_start": ts,
-                "window_end": ts,
-                "congestion_level": level,
-                "congestion_score": number,
-                "avg_speed_kmh": number_or_null,
-                "vehicle_count": count,
-            })),
+            "CameraCongestion": object(Value::Object(merged([
+                json!({"camera_id": string, "road_segment": string_or_null}),
+                latest_congestion.clone(),
+            ]))),
             "CameraCongestionPage": list_page("CameraCongestion", json!({})),
         }),
         json!({
@@ -204,20 +207,17 @@ pub(super) fn read_route_schemas() -> Map<String, Value> {
                 "acknowledged_by": string_or_null,
                 "acknowledged_at": ts_or_null,
             })),
-            "Incident": object(json!({
-                "camera_id": string,
-                "name": string_or_null,
-                "latitude": number_or_null,
-                "longitude": number_or_null,
-                "road_segment": string_or_null,
-                "window_start": ts,
-                "window_end": ts,
-                "congestion_level": level,
-                "congestion_score": number,
-                "avg_speed_kmh": number_or_null,
-                "vehicle_count": count,
-                "alert": ref_or_null("IncidentAlert"),
-            })),
+            "Incident": object(Value::Object(merged([
+                json!({
+                    "camera_id": string,
+                    "name": string_or_null,
+                    "latitude": number_or_null,
+                    "longitude": number_or_null,
+                    "road_segment": string_or_null,
+                    "alert": ref_or_null("IncidentAlert"),
+                }),
+                latest_congestion,
+            ]))),
             "IncidentPage": list_page("Incident", json!({
                 "severity": {"type": "string", "enum": level_names(incident_levels())},
             })),
@@ -299,11 +299,5 @@ pub(super) fn read_route_schemas() -> Map<String, Value> {
             })),
         }),
     ];
-    let mut map = Map::new();
-    for part in parts {
-        if let Value::Object(part) = part {
-            map.extend(part);
-        }
-    }
-    map
+    merged(parts)
 }

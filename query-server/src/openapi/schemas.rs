@@ -31,6 +31,17 @@ pub(super) fn object(properties: Value) -> Value {
     json!({"type": "object", "required": required, "properties": properties})
 }
 
+/// The properties of every object in `parts`, in one object (later parts win).
+pub(super) fn merged(parts: impl IntoIterator<Item = Value>) -> Map<String, Value> {
+    let mut map = Map::new();
+    for part in parts {
+        if let Value::Object(part) = part {
+            map.extend(part);
+        }
+    }
+    map
+}
+
 /// A component schema or `null`.
 pub(super) fn ref_or_null(name: &str) -> Value {
     json!({"anyOf": [schema_ref(name), {"type": "null"}]})

@@ -67,7 +67,7 @@ pub(crate) async fn current(ctx: &Ctx, req: &Req) -> ApiResult {
                 "SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'active' \
                  ORDER BY opened_at DESC, alert_id DESC LIMIT $1 OFFSET $2"
             );
-            Ok(client.query(&sql, &[&page.fetch(), &page.offset])?)
+            Ok(page.query(client, &sql, &[])?)
         })
         .await?;
     http::json(&page.body(rows.iter().map(alert_json).collect()))

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use postgres::Row;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::context::{Ctx, Req};
+use crate::data::cameras::{registry_json, with_fields};
 use crate::data::paging::{Limits, Page};
+use crate::data::row_json::row_json;
 use crate::data::windows::latest_window_sql;
 use crate::http::{json, ApiResult};
 use crate::params::rfc3339;
@@ -22,31 +24,25 @@ fn time(row: &Row, column: &str) -> Option<String> {
 /// minutes, `latest` = its latest camera-wide window or null.
 pub(crate) async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
     let page = Page::parse(&req.params, Limits::CAMERAS)?;
-    let fetch = page.fetch();
-    let offset = page.offset;
+    let sql = format!(
+        "SELECT c.camera_id, c.name, c.location, c.latitude, c.longitude, c.road_segment,
+                c.lanes, c.last_seen_at,
+                coalesce(c.last_seen_at > now() - make_interval(mins => $3::int), false) AS active,
+                m.window_start, m.vehicle_count, m.avg_speed_kmh, m.congestion_level,
+                m.congestion_score
+         FROM cameras c
+         LEFT JOIN LATERAL {latest} m ON true
+         ORDER BY c.camera_id
+         LIMIT $1 OFFSET $2",
+        latest = latest_window_sql(
+            "window_start, vehicle_count, avg_speed_kmh, congestion_level, congestion_score",
+            "c.camera_id",
+            None
+        ),
+    );
     let rows = ctx
         .db
-        .run(move |client| {
-            Ok(client.query(
-                &format!(
-                    "SELECT c.camera_id, c.name, c.location, c.latitude, c.longitude, c.road_segment,
-                            c.lanes, c.last_seen_at,
-                            coalesce(c.last_seen_at > now() - make_interval(mins => $3::int), false) AS active,
-                            m.window_start, m.vehicle_count, m.avg_speed_kmh, m.congestion_level,
-                            m.congestion_score
-                     FROM cameras c
-                     LEFT JOIN LATERAL {latest} m ON true
-                     ORDER BY c.camera_id
-                     LIMIT $1 OFFSET $2",
-                    latest = latest_window_sql(
-                        "window_start, vehicle_count, avg_speed_kmh, congestion_level, congestion_score",
-                        "c.camera_id",
-                        None
-                    ),
-                ),
-                &[&fetch, &offset, &ACTIVE_MINUTES],
-            )?)
-        })
+        .run(move |client| Ok(page.query(client, &sql, &[&ACTIVE_MINUTES])?))
         .await?;
     let items = rows
         .iter()
@@ -60,18 +56,14 @@ pub(crate) async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
                     "congestion_score": row.get::<_, Option<f64>>("congestion_score"),
                 })
             });
-            json!({
-                "camera_id": row.get::<_, String>("camera_id"),
-                "name": row.get::<_, Option<String>>("name"),
-                "location": row.get::<_, Option<String>>("location"),
-                "latitude": row.get::<_, Option<f64>>("latitude"),
-                "longitude": row.get::<_, Option<f64>>("longitude"),
-                "road_segment": row.get::<_, Option<String>>("road_segment"),
-                "lanes": row.get::<_, Option<i32>>("lanes"),
-                "last_seen_at": time(row, "last_seen_at"),
-                "active": row.get::<_, bool>("active"),
-                "latest": latest,
-            })
+            with_fields(
+                registry_json(row),
+                json!({
+                    "last_seen_at": time(row, "last_seen_at"),
+                    "active": row.get::<_, bool>("active"),
+                    "latest": latest,
+                }),
+            )
         })
         .collect();
     json(&page.body(items))
@@ -81,8 +73,6 @@ pub(crate) async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
 /// metrics, ordered by camera id.
 pub(crate) async fn congestion_current(ctx: &Ctx, req: &Req) -> ApiResult {
     let page = Page::parse(&req.params, Limits::CAMERAS)?;
-    let fetch = page.fetch();
-    let offset = page.offset;
     let (skip, take) = page.window();
     let from_memory = ctx.feed.read_current(|state| {
         state
@@ -107,42 +97,29 @@ pub(crate) async fn congestion_current(ctx: &Ctx, req: &Req) -> ApiResult {
     if let Some(items) = from_memory {
         return json(&page.body(items));
     }
-    let rows = ctx
+    let sql = format!(
+        "SELECT c.camera_id, c.road_segment, m.window_start, m.window_end,
+                m.congestion_level, m.congestion_score, m.avg_speed_kmh, m.vehicle_count
+         FROM cameras c
+         JOIN LATERAL {latest} m ON true
+         ORDER BY c.camera_id
+         LIMIT $1 OFFSET $2",
+        latest = latest_window_sql(
+            "window_start, window_end, congestion_level, congestion_score, \
+                         avg_speed_kmh, vehicle_count",
+            "c.camera_id",
+            None
+        ),
+    );
+    let items = ctx
         .db
         .run(move |client| {
-            Ok(client.query(
-                &format!(
-                    "SELECT c.camera_id, c.road_segment, m.window_start, m.window_end,
-                            m.congestion_level, m.congestion_score, m.avg_speed_kmh, m.vehicle_count
-                     FROM cameras c
-                     JOIN LATERAL {latest} m ON true
-                     ORDER BY c.camera_id
-                     LIMIT $1 OFFSET $2",
-                    latest = latest_window_sql(
-                        "window_start, window_end, congestion_level, congestion_score, \
-                         avg_speed_kmh, vehicle_count",
-                        "c.camera_id",
-                        None
-                    ),
-                ),
-                &[&fetch, &offset],
-            )?)
+            let rows = page.query(client, &sql, &[])?;
+            Ok(rows
+                .iter()
+                .map(|row| Value::Object(row_json(row)))
+                .collect())
         })
         .await?;
-    let items = rows
-        .iter()
-        .map(|row| {
-            json!({
-                "camera_id": row.get::<_, String>("camera_id"),
-                "road_segment": row.get::<_, Option<String>>("road_segment"),
-                "window_start": rfc3339(row.get("window_start")),
-                "window_end": rfc3339(row.get("window_end")),
-                "congestion_level": row.get::<_, String>("congestion_level"),
-                "congestion_score": row.get::<_, f64>("congestion_score"),
-                "avg_speed_kmh": row.get::<_, Option<f64>>("avg_speed_kmh"),
-                "vehicle_count": row.get::<_, i32>("vehicle_count"),
-            })
-        })
-        .collect();
     json(&page.body(items))
 }

@@ -7,8 +7,10 @@ use postgres::Row;
 use serde_json::{json, Value};
 
 use crate::context::{Ctx, Req};
+use crate::data::cameras::{place_json, with_fields};
 use crate::data::levels;
 use crate::data::paging::{Limits, Page};
+use crate::data::row_json::row_json;
 use crate::data::windows::latest_window_sql;
 use crate::http::{json, ApiResult};
 use crate::params::rfc3339;
@@ -31,13 +33,12 @@ pub(crate) async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
     let minutes = req.params.int("minutes", 5, 1, 1440)?;
     let minutes_i32 = i32::try_from(minutes).unwrap_or(1440);
     let page = Page::parse(&req.params, Limits::CAMERAS)?;
-    let fetch = page.fetch();
-    let offset = page.offset;
     let (now, rows) = ctx
         .db
         .run(move |client| {
             let now: DateTime<Utc> = client.query_one("SELECT now()", &[])?.get(0);
-            let rows = client.query(
+            let rows = page.query(
+                client,
                 &format!(
                     "SELECT c.camera_id, c.latitude, c.longitude, c.road_segment,
                             least(greatest(avg(m.congestion_score), 0), 1) AS intensity,
@@ -47,13 +48,13 @@ pub(crate) async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
                             max(m.window_start) AS latest_window_start
                      FROM traffic_metrics m
                      JOIN cameras c ON c.camera_id = m.camera_id
-                     WHERE m.lane_id IS NULL AND m.window_start >= $1::timestamptz - make_interval(mins => $2::int)
+                     WHERE m.lane_id IS NULL AND m.window_start >= $3::timestamptz - make_interval(mins => $4::int)
                      GROUP BY c.camera_id
                      ORDER BY c.camera_id
-                     LIMIT $3 OFFSET $4",
+                     LIMIT $1 OFFSET $2",
                     rank = levels::rank_sql("m.congestion_level"),
                 ),
-                &[&now, &minutes_i32, &fetch, &offset],
+                &[&now, &minutes_i32],
             )?;
             Ok((now, rows))
         })
@@ -61,20 +62,16 @@ pub(crate) async fn heatmap(ctx: &Ctx, req: &Req) -> ApiResult {
     let items = rows
         .iter()
         .map(|row| {
-            json!({
-                "camera_id": row.get::<_, String>("camera_id"),
-                "latitude": row.get::<_, Option<f64>>("latitude"),
-                "longitude": row.get::<_, Option<f64>>("longitude"),
-                "road_segment": row.get::<_, Option<String>>("road_segment"),
-                "intensity": row.get::<_, f64>("intensity"),
-                "avg_vehicle_count": row.get::<_, f64>("avg_vehicle_count"),
-                "max_congestion_level": row
-                    .get::<_, Option<i32>>("max_rank")
-                    .and_then(levels::from_rank)
-                    .map(|l| l.as_str()),
-                "windows": row.get::<_, i64>("windows"),
-                "latest_window_start": rfc3339(row.get("latest_window_start")),
-            })
+            let max_level = row
+                .get::<_, Option<i32>>("max_rank")
+                .and_then(levels::from_rank);
+            let mut body = row_json(row);
+            body.remove("max_rank");
+            body.insert(
+                "max_congestion_level".into(),
+                max_level.map(|l| l.as_str()).into(),
+            );
+            Value::Object(body)
         })
         .collect();
     let mut body = page.body(items);
@@ -94,46 +91,42 @@ pub(crate) async fn incidents(ctx: &Ctx, req: &Req) -> ApiResult {
         .unwrap_or(DEFAULT_INCIDENT_LEVEL);
     let min_rank = levels::rank(severity);
     let page = Page::parse(&req.params, Limits::CAMERAS)?;
-    let fetch = page.fetch();
-    let offset = page.offset;
-    let rows = ctx
+    let sql = format!(
+        "SELECT c.camera_id, c.name, c.latitude, c.longitude, c.road_segment,
+                m.window_start, m.window_end, m.congestion_level, m.congestion_score,
+                m.avg_speed_kmh, m.vehicle_count, m.rank,
+                a.alert_id, a.alert_type, a.severity, a.peak_severity, a.score,
+                a.message, a.opened_at, a.updated_at, a.acknowledged_by,
+                a.acknowledged_at
+         FROM cameras c
+         JOIN LATERAL {latest} m ON true
+         LEFT JOIN LATERAL (
+             SELECT alert_id, alert_type, severity, peak_severity, score, message,
+                    opened_at, updated_at, acknowledged_by, acknowledged_at
+             FROM alerts al
+             WHERE al.camera_id = c.camera_id AND al.status = 'active'
+             ORDER BY al.opened_at DESC LIMIT 1
+         ) a ON true
+         WHERE m.rank >= $3
+         ORDER BY m.rank DESC, m.congestion_score DESC, c.camera_id
+         LIMIT $1 OFFSET $2",
+        latest = latest_window_sql(
+            &format!(
+                "window_start, window_end, congestion_level, congestion_score, \
+                             avg_speed_kmh, vehicle_count, {} AS rank",
+                levels::rank_sql("congestion_level")
+            ),
+            "c.camera_id",
+            None
+        ),
+    );
+    let items = ctx
         .db
         .run(move |client| {
-            Ok(client.query(
-                &format!(
-                    "SELECT c.camera_id, c.name, c.latitude, c.longitude, c.road_segment,
-                            m.window_start, m.window_end, m.congestion_level, m.congestion_score,
-                            m.avg_speed_kmh, m.vehicle_count, m.rank,
-                            a.alert_id, a.alert_type, a.severity, a.peak_severity, a.score,
-                            a.message, a.opened_at, a.updated_at, a.acknowledged_by,
-                            a.acknowledged_at
-                     FROM cameras c
-                     JOIN LATERAL {latest} m ON true
-                     LEFT JOIN LATERAL (
-                         SELECT alert_id, alert_type, severity, peak_severity, score, message,
-                                opened_at, updated_at, acknowledged_by, acknowledged_at
-                         FROM alerts al
-                         WHERE al.camera_id = c.camera_id AND al.status = 'active'
-                         ORDER BY al.opened_at DESC LIMIT 1
-                     ) a ON true
-                     WHERE m.rank >= $1
-                     ORDER BY m.rank DESC, m.congestion_score DESC, c.camera_id
-                     LIMIT $2 OFFSET $3",
-                    latest = latest_window_sql(
-                        &format!(
-                            "window_start, window_end, congestion_level, congestion_score, \
-                             avg_speed_kmh, vehicle_count, {} AS rank",
-                            levels::rank_sql("congestion_level")
-                        ),
-                        "c.camera_id",
-                        None
-                    ),
-                ),
-                &[&min_rank, &fetch, &offset],
-            )?)
+            let rows = page.query(client, &sql, &[&min_rank])?;
+            Ok(rows.iter().map(incident_json).collect())
         })
         .await?;
-    let items = rows.iter().map(incident_json).collect();
     let mut body = page.body(items);
     body["severity"] = json!(severity.as_str());
     json(&body)
@@ -154,12 +147,9 @@ fn incident_json(row: &Row) -> Value {
             "acknowledged_at": row.get::<_, Option<DateTime<Utc>>>("acknowledged_at").map(rfc3339),
         })
     });
-    json!({
-        "camera_id": row.get::<_, String>("camera_id"),
-        "name": row.get::<_, Option<String>>("name"),
-        "latitude": row.get::<_, Option<f64>>("latitude"),
-        "longitude": row.get::<_, Option<f64>>("longitude"),
-        "road_segment": row.get::<_, Option<String>>("road_segment"),
+    with_fields(
+        place_json(row),
+        json!({
         "window_start": rfc3339(row.get("window_start")),
         "window_end": rfc3339(row.get("window_end")),
         "congestion_level": row.get::<_, String>("congestion_level"),
@@ -167,5 +157,6 @@ fn incident_json(row: &Row) -> Value {
         "avg_speed_kmh": row.get::<_, Option<f64>>("avg_speed_kmh"),
         "vehicle_count": row.get::<_, i32>("vehicle_count"),
         "alert": alert,
-    })
+        }),
+    )
 }

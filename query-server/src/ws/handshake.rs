@@ -119,14 +119,7 @@ fn handshake_key(headers: &HeaderMap) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().expect("value"));
-        }
-        h
-    }
+    use crate::http::header_map as headers;
 
     #[test]
     fn only_version_13_upgrades_with_a_key_pass() {

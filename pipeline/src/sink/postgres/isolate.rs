@@ -32,6 +32,24 @@ pub struct Refused {
     pub payload_source: &'static str,
 }
 
+impl Refused {
+    /// A refused row that is not a Kafka message (a window, an alert, a checkpoint): its camera,
+    /// the database's refusal and the row as stored.
+    fn row(kind: &'static str, camera_id: &str, error: &postgres::Error, payload: Vec<u8>) -> Self {
+        Refused {
+            kind,
+            camera_id: Some(camera_id.to_owned()),
+            partition: None,
+            offset: None,
+            detection_index: None,
+            sqlstate: sqlstate(error),
+            reason: reason_text(error),
+            payload,
+            payload_source: "row",
+        }
+    }
+}
+
 /// Writes `items` under a savepoint; on a data error splits them in halves until each refused
 /// item is alone, and records it with its index in `items`.
 fn isolate<T>(
@@ -61,6 +79,21 @@ fn isolate<T>(
     }
 }
 
+/// [`isolate`], with each refused item recorded as `refusal` describes it; returns the indices
+/// of the refused items.
+fn isolate_refusing<T>(
+    tx: &mut Transaction<'_>,
+    items: &[T],
+    write: &mut impl FnMut(&mut Transaction<'_>, &[T]) -> Result<(), postgres::Error>,
+    refusal: impl Fn(&T, &postgres::Error) -> Refused,
+    refused: &mut Vec<Refused>,
+) -> Result<BTreeSet<usize>, postgres::Error> {
+    let mut bad = Vec::new();
+    isolate(tx, items, 0, write, &mut bad)?;
+    refused.extend(bad.iter().map(|(i, e)| refusal(&items[*i], e)));
+    Ok(bad.into_iter().map(|(i, _)| i).collect())
+}
+
 fn reason_text(error: &postgres::Error) -> String {
     // The server's own text; NUL is the one character a text column cannot hold.
     describe(error).replace('\0', "\\0")
@@ -76,103 +109,72 @@ pub fn write_batch_isolating(
     let mut refused = Vec::new();
     ensure_partitions(tx, batch)?;
 
-    let mut bad = Vec::new();
-    isolate(
+    let refused_events = isolate_refusing(
         tx,
         &batch.events,
-        0,
         &mut |tx, events| copy_events(tx, events).map(drop),
-        &mut bad,
+        |event, e| {
+            let d = &event.located.detection;
+            Refused {
+                kind: "event",
+                camera_id: Some(d.camera_id.clone()),
+                partition: Some(event.located.partition),
+                offset: Some(event.located.offset),
+                detection_index: Some(event.located.index as i32),
+                sqlstate: sqlstate(e),
+                reason: reason_text(e),
+                payload: encode_detection(d).into_bytes(),
+                payload_source: "row",
+            }
+        },
+        &mut refused,
     )?;
-    let events_written = (batch.events.len() - bad.len()) as u64;
-    for (i, e) in bad.drain(..) {
-        let event = &batch.events[i];
-        let d = &event.located.detection;
-        refused.push(Refused {
-            kind: "event",
-            camera_id: Some(d.camera_id.clone()),
-            partition: Some(event.located.partition),
-            offset: Some(event.located.offset),
-            detection_index: Some(event.located.index as i32),
-            sqlstate: sqlstate(&e),
-            reason: reason_text(&e),
-            payload: encode_detection(d).into_bytes(),
-            payload_source: "row",
-        });
-    }
+    let events_written = (batch.events.len() - refused_events.len()) as u64;
     register_cameras(tx, batch)?;
 
-    isolate(
+    let refused_windows = isolate_refusing(
         tx,
         &batch.windows,
-        0,
         &mut |tx, windows| upsert_windows(tx, windows),
-        &mut bad,
+        |(w, _), e| {
+            Refused::row(
+                "window",
+                &w.camera_id,
+                e,
+                serde_json::to_vec(w).unwrap_or_default(),
+            )
+        },
+        &mut refused,
     )?;
-    let refused_windows: BTreeSet<usize> = bad.iter().map(|(i, _)| *i).collect();
-    for (i, e) in bad.drain(..) {
-        let (w, _) = &batch.windows[i];
-        refused.push(Refused {
-            kind: "window",
-            camera_id: Some(w.camera_id.clone()),
-            partition: None,
-            offset: None,
-            detection_index: None,
-            sqlstate: sqlstate(&e),
-            reason: reason_text(&e),
-            payload: serde_json::to_vec(w).unwrap_or_default(),
-            payload_source: "row",
-        });
-    }
 
     let mut alerts_written = 0;
-    isolate(
+    isolate_refusing(
         tx,
         &batch.alerts,
-        0,
         &mut |tx, alerts| {
             alerts_written += write_alerts(tx, alerts)?;
             Ok(())
         },
-        &mut bad,
+        |alert, e| {
+            let record = alert.record();
+            Refused::row(
+                "alert",
+                &record.camera_id,
+                e,
+                serde_json::to_vec(record).unwrap_or_default(),
+            )
+        },
+        &mut refused,
     )?;
-    for (i, e) in bad.drain(..) {
-        let record = batch.alerts[i].record();
-        refused.push(Refused {
-            kind: "alert",
-            camera_id: Some(record.camera_id.clone()),
-            partition: None,
-            offset: None,
-            detection_index: None,
-            sqlstate: sqlstate(&e),
-            reason: reason_text(&e),
-            payload: serde_json::to_vec(record).unwrap_or_default(),
-            payload_source: "row",
-        });
-    }
 
     let checkpoints = checkpoint_pairs(&batch.checkpoints);
-    isolate(
+    isolate_refusing(
         tx,
         &checkpoints,
-        0,
         &mut |tx, pairs| save_checkpoints(tx, group_id, pairs),
-        &mut bad,
+        |(camera, state), e| Refused::row("checkpoint", camera, e, state.as_bytes().to_vec()),
+        &mut refused,
     )?;
-    for (i, e) in bad.drain(..) {
-        let (camera, state) = checkpoints[i];
-        refused.push(Refused {
-            kind: "checkpoint",
-            camera_id: Some(camera.to_owned()),
-            partition: None,
-            offset: None,
-            detection_index: None,
-            sqlstate: sqlstate(&e),
-            reason: reason_text(&e),
-            payload: state.as_bytes().to_vec(),
-            payload_source: "row",
-        });
-    }
 
     delete_checkpoints(tx, group_id, &batch.evicted)?;
     save_offsets(tx, group_id, topic, &batch.offsets)?;

@@ -9,5 +9,7 @@ mod writer;
 
 pub use errors::{classify, describe, ErrorClass};
 pub use isolate::{write_batch_isolating, Refused};
-pub use statements::{write_batch, COPY_EVENTS, COPY_EVENTS_TYPES};
+pub use statements::{
+    copy_events, ensure_day_partitions, event_days, write_batch, COPY_EVENTS, COPY_EVENTS_TYPES,
+};
 pub use writer::{PostgresSink, QuarantineOutlets, SinkConfig, SinkError};

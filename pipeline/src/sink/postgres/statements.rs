@@ -84,28 +84,38 @@ pub(super) fn ensure_partitions(
     tx: &mut Transaction<'_>,
     batch: &CommitBatch,
 ) -> Result<(), postgres::Error> {
-    let event_days: BTreeSet<_> = batch
-        .events
-        .iter()
-        .map(|e| day_of(e.located.detection.ts_ms))
-        .collect();
     let window_days: BTreeSet<_> = batch
         .windows
         .iter()
         .map(|(w, _)| day_of(w.window_start_ms))
         .collect();
-    for (table, days) in [
-        ("traffic_events", event_days),
-        ("traffic_metrics", window_days),
-    ] {
-        for day in days {
-            tx.execute("SELECT b2_ensure_day_partition($1, $2)", &[&table, &day])?;
-        }
+    ensure_day_partitions(tx, "traffic_events", event_days(&batch.events))?;
+    ensure_day_partitions(tx, "traffic_metrics", window_days)
+}
+
+/// The days `events` fall on, whose `traffic_events` partitions must exist before the COPY.
+pub fn event_days(events: &[StoredEvent]) -> BTreeSet<chrono::NaiveDate> {
+    events
+        .iter()
+        .map(|e| day_of(e.located.detection.ts_ms))
+        .collect()
+}
+
+/// Creates the day partitions of `table` that do not exist yet.
+pub fn ensure_day_partitions(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    days: BTreeSet<chrono::NaiveDate>,
+) -> Result<(), postgres::Error> {
+    for day in days {
+        tx.execute("SELECT b2_ensure_day_partition($1, $2)", &[&table, &day])?;
     }
     Ok(())
 }
 
-pub(super) fn copy_events(
+/// One binary COPY of `events` into `traffic_events`: the pipeline's write and the bench's
+/// COPY ceiling run this same code.
+pub fn copy_events(
     tx: &mut Transaction<'_>,
     events: &[StoredEvent],
 ) -> Result<u64, postgres::Error> {

@@ -9,47 +9,31 @@ use serde_json::{json, Value};
 
 use super::fields::{field_error, optional_text, MAX_TEXT};
 use crate::context::{Ctx, Req};
-use crate::data::paging::{Limits, Page};
+use crate::data::cameras::{registry_json, with_fields};
 use crate::error::ApiError;
-use crate::http::{json, json_status, ApiResult};
+use crate::http::{json_status, ApiResult};
 use crate::params::rfc3339;
 
 const CAMERA_COLUMNS: &str = "camera_id, name, location, latitude, longitude, road_segment, \
      lanes, metres_per_pixel, free_flow_speed_kmh, first_seen_at, last_seen_at, updated_at";
 
 fn camera_json(row: &Row) -> Value {
-    json!({
-        "camera_id": row.get::<_, String>("camera_id"),
-        "name": row.get::<_, Option<String>>("name"),
-        "location": row.get::<_, Option<String>>("location"),
-        "latitude": row.get::<_, Option<f64>>("latitude"),
-        "longitude": row.get::<_, Option<f64>>("longitude"),
-        "road_segment": row.get::<_, Option<String>>("road_segment"),
-        "lanes": row.get::<_, Option<i32>>("lanes"),
-        "metres_per_pixel": row.get::<_, Option<f64>>("metres_per_pixel"),
-        "free_flow_speed_kmh": row.get::<_, Option<f64>>("free_flow_speed_kmh"),
-        "first_seen_at": rfc3339(row.get::<_, DateTime<Utc>>("first_seen_at")),
-        "last_seen_at": row.get::<_, Option<DateTime<Utc>>>("last_seen_at").map(rfc3339),
-        "updated_at": rfc3339(row.get::<_, DateTime<Utc>>("updated_at")),
-    })
+    with_fields(
+        registry_json(row),
+        json!({
+            "metres_per_pixel": row.get::<_, Option<f64>>("metres_per_pixel"),
+            "free_flow_speed_kmh": row.get::<_, Option<f64>>("free_flow_speed_kmh"),
+            "first_seen_at": rfc3339(row.get::<_, DateTime<Utc>>("first_seen_at")),
+            "last_seen_at": row.get::<_, Option<DateTime<Utc>>>("last_seen_at").map(rfc3339),
+            "updated_at": rfc3339(row.get::<_, DateTime<Utc>>("updated_at")),
+        }),
+    )
 }
 
 /// `GET /api/admin/cameras`: every row of `cameras` (metadata and calibration), by id.
 pub(crate) async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
-    let page = Page::parse(&req.params, Limits::ADMIN)?;
-    let items = ctx
-        .db
-        .run(move |client| {
-            let rows = client.query(
-                &format!(
-                    "SELECT {CAMERA_COLUMNS} FROM cameras ORDER BY camera_id LIMIT $1 OFFSET $2"
-                ),
-                &[&page.fetch(), &page.offset],
-            )?;
-            Ok(rows.iter().map(camera_json).collect::<Vec<_>>())
-        })
-        .await?;
-    json(&page.uncounted_body(items))
+    let query = format!("SELECT {CAMERA_COLUMNS} FROM cameras ORDER BY camera_id");
+    super::list_table(ctx, req, query, camera_json).await
 }
 
 #[derive(Debug, Deserialize)]

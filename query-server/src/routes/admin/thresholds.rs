@@ -2,32 +2,22 @@
 //! valid set is, is the contract's ([`Thresholds::validate`]), the same rules the pipeline and
 //! the table's CHECK constraints apply.
 
-use chrono::{DateTime, Utc};
 use contract::{ThresholdError, Thresholds};
 use postgres::Row;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::fields::{field_error, optional_text};
 use crate::context::{Ctx, Req};
+use crate::data::row_json::row_json;
 use crate::error::ApiError;
 use crate::http::{json, ApiResult};
-use crate::params::rfc3339;
 
 const THRESHOLD_COLUMNS: &str = "moderate, high, severe, speed_weight, density_weight, \
      lane_capacity_per_window, updated_at, updated_by";
 
 fn thresholds_json(row: &Row) -> Value {
-    json!({
-        "moderate": row.get::<_, f64>("moderate"),
-        "high": row.get::<_, f64>("high"),
-        "severe": row.get::<_, f64>("severe"),
-        "speed_weight": row.get::<_, f64>("speed_weight"),
-        "density_weight": row.get::<_, f64>("density_weight"),
-        "lane_capacity_per_window": row.get::<_, f64>("lane_capacity_per_window"),
-        "updated_at": rfc3339(row.get::<_, DateTime<Utc>>("updated_at")),
-        "updated_by": row.get::<_, Option<String>>("updated_by"),
-    })
+    Value::Object(row_json(row))
 }
 
 /// `GET /api/admin/thresholds`.
@@ -153,51 +143,21 @@ mod tests {
     #[test]
     fn threshold_rules_name_the_field() {
         let cases = [
+            (r#"{"moderate": 0.0}"#, "moderate"),
+            (r#"{"high": 0.3}"#, "high"),
+            (r#"{"severe": 1.5}"#, "severe"),
+            (r#"{"speed_weight": -0.1}"#, "speed_weight"),
             (
-                ThresholdsUpdate {
-                    moderate: Some(0.0),
-                    ..Default::default()
-                },
-                "moderate",
-            ),
-            (
-                ThresholdsUpdate {
-                    high: Some(0.3),
-                    ..Default::default()
-                },
-                "high",
-            ),
-            (
-                ThresholdsUpdate {
-                    severe: Some(1.5),
-                    ..Default::default()
-                },
-                "severe",
-            ),
-            (
-                ThresholdsUpdate {
-                    speed_weight: Some(-0.1),
-                    ..Default::default()
-                },
+                r#"{"speed_weight": 0.0, "density_weight": 0.0}"#,
                 "speed_weight",
             ),
             (
-                ThresholdsUpdate {
-                    speed_weight: Some(0.0),
-                    density_weight: Some(0.0),
-                    ..Default::default()
-                },
-                "speed_weight",
-            ),
-            (
-                ThresholdsUpdate {
-                    lane_capacity_per_window: Some(0.0),
-                    ..Default::default()
-                },
+                r#"{"lane_capacity_per_window": 0.0}"#,
                 "lane_capacity_per_window",
             ),
         ];
-        for (update, field) in cases {
+        for (body, field) in cases {
+            let update: ThresholdsUpdate = serde_json::from_str(body).expect(body);
             let error = update
                 .apply(Thresholds::default())
                 .validate()

@@ -1,17 +1,15 @@
 //! `/api/admin/zones`: named groups of cameras with an optional GeoJSON outline, for the map.
 
-use chrono::{DateTime, Utc};
 use hyper::{Response, StatusCode};
 use postgres::Row;
 use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::fields::{field_error, optional_long_text, MAX_TEXT};
 use crate::context::{Ctx, Req};
-use crate::data::paging::{Limits, Page};
+use crate::data::row_json::row_json;
 use crate::error::ApiError;
 use crate::http::{full, json, json_status, ApiResult};
-use crate::params::rfc3339;
 
 const MAX_ZONE_CAMERAS: usize = 1000;
 
@@ -19,31 +17,13 @@ const ZONE_COLUMNS: &str =
     "zone_id, name, description, camera_ids, polygon, created_at, updated_at";
 
 fn zone_json(row: &Row) -> Value {
-    json!({
-        "zone_id": row.get::<_, i64>("zone_id"),
-        "name": row.get::<_, String>("name"),
-        "description": row.get::<_, Option<String>>("description"),
-        "camera_ids": row.get::<_, Vec<String>>("camera_ids"),
-        "polygon": row.get::<_, Option<Value>>("polygon"),
-        "created_at": rfc3339(row.get::<_, DateTime<Utc>>("created_at")),
-        "updated_at": rfc3339(row.get::<_, DateTime<Utc>>("updated_at")),
-    })
+    Value::Object(row_json(row))
 }
 
 /// `GET /api/admin/zones`, ordered by `zone_id`.
 pub(crate) async fn list(ctx: &Ctx, req: &Req) -> ApiResult {
-    let page = Page::parse(&req.params, Limits::ADMIN)?;
-    let items = ctx
-        .db
-        .run(move |client| {
-            let rows = client.query(
-                &format!("SELECT {ZONE_COLUMNS} FROM zones ORDER BY zone_id LIMIT $1 OFFSET $2"),
-                &[&page.fetch(), &page.offset],
-            )?;
-            Ok(rows.iter().map(zone_json).collect::<Vec<_>>())
-        })
-        .await?;
-    json(&page.uncounted_body(items))
+    let query = format!("SELECT {ZONE_COLUMNS} FROM zones ORDER BY zone_id");
+    super::list_table(ctx, req, query, zone_json).await
 }
 
 /// Lets a partial update tell "absent" (keep) from `null` (clear).
