@@ -28,7 +28,7 @@ pub enum ResumeError {
 /// The format errors say what to do themselves; a damaged checkpoint can only be dropped.
 fn advice(error: &CheckpointError) -> &'static str {
     match error {
-        CheckpointError::Newer { .. } | CheckpointError::Retired { .. } => "",
+        CheckpointError::Newer { .. } => "",
         _ => "; delete its pipeline_checkpoints row to start it afresh",
     }
 }

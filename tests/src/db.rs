@@ -1,5 +1,6 @@
 //! A throwaway database per test, and deterministic snapshots of what the pipeline wrote.
 
+use postgres::types::{FromSql, ToSql};
 use postgres::{Client, NoTls};
 
 use crate::services::postgres_admin_url;
@@ -81,6 +82,20 @@ pub fn events_snapshot(client: &mut Client) -> Vec<String> {
             &[],
         )
         .expect("read traffic_events")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The first column of every row `sql` returns.
+pub fn column<T, C>(client: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> C
+where
+    T: for<'a> FromSql<'a>,
+    C: FromIterator<T>,
+{
+    client
+        .query(sql, params)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .iter()
         .map(|r| r.get(0))
         .collect()

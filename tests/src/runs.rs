@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::db::{count, events_snapshot, metrics_snapshot, TestDb};
 use crate::process::{PipelineProcess, PipelineSpec};
+use crate::traffic::ClosingTraffic;
 use crate::wait_for;
 
 /// Idle closing is processing-time driven; runs compared row for row close windows by event time
@@ -124,18 +125,16 @@ pub fn duplicate_events(database_url: &str) -> i64 {
 }
 
 /// How every faulted run ends: `topic` read again without interruption (by `workers` workers)
-/// into a fresh database named after `reference`, and compared row for row with what the faulted
-/// run stored at `run_url`.
+/// into a fresh database, and compared row for row with what the faulted run stored at
+/// `run_url`.
 pub fn assert_matches_uninterrupted_run(
     run_url: &str,
-    reference: &str,
-    brokers: &str,
-    topic: &str,
+    (brokers, topic): (&str, &str),
     workers: usize,
-    events: usize,
-    windows: usize,
+    traffic: &ClosingTraffic,
 ) {
-    let reference = TestDb::migrated(reference);
+    let reference = TestDb::migrated("b2_reference");
+    let (events, windows) = (traffic.events, traffic.windows);
     run_to_completion(&reference, brokers, topic, workers, events, windows);
     assert_same_rows(run_url, &reference);
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use e2e_tests::api::{assert_error, QueryServer, Refusal};
-use e2e_tests::db::TestDb;
+use e2e_tests::db::{column, TestDb};
 use serde_json::{json, Value};
 
 const KEY: &str = "test-key";
@@ -247,12 +247,11 @@ fn admin_routes_auth_thresholds_zones_cameras_and_broadcast() {
         .iter()
         .map(|c| c["camera_id"].as_str().expect("id").to_owned())
         .collect();
-    let expected: Vec<String> = client
-        .query("SELECT camera_id FROM cameras ORDER BY camera_id", &[])
-        .expect("cameras")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let expected: Vec<String> = column(
+        &mut client,
+        "SELECT camera_id FROM cameras ORDER BY camera_id",
+        &[],
+    );
     assert_eq!(listed, expected);
     assert_eq!(listed, vec!["cam_01".to_owned(), "cam_09".to_owned()]);
 

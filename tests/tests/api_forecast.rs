@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bench::harness::seed_lanes::{seed_lanes, LaneSimConfig};
 use e2e_tests::api::QueryServer;
-use e2e_tests::db::TestDb;
+use e2e_tests::db::{column, TestDb};
 use e2e_tests::workspace_binary;
 use serde_json::Value;
 
@@ -54,15 +54,11 @@ fn the_route_serves_a_trained_bundle_and_refuses_what_it_cannot_serve() {
     );
 
     let mut client = db.client();
-    let cameras: Vec<String> = client
-        .query(
-            "SELECT DISTINCT camera_id FROM traffic_metrics WHERE lane_id IS NOT NULL ORDER BY 1",
-            &[],
-        )
-        .expect("cameras")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let cameras: Vec<String> = column(
+        &mut client,
+        "SELECT DISTINCT camera_id FROM traffic_metrics WHERE lane_id IS NOT NULL ORDER BY 1",
+        &[],
+    );
     assert_eq!(cameras.len(), 4);
     client
         .execute(

@@ -6,7 +6,7 @@ use postgres::Client;
 use serde_json::Value;
 
 use e2e_tests::api::{seeded_database, QueryServer, Refusal};
-use e2e_tests::db::{count, TestDb};
+use e2e_tests::db::{column, count, TestDb};
 
 const LEVELS: [&str; 4] = ["LOW", "MODERATE", "HIGH", "SEVERE"];
 
@@ -132,16 +132,12 @@ fn read_routes_match_sql() {
             *score
         ));
         assert_eq!(current["vehicle_count"], *vehicles);
-        let expected_lanes: Vec<String> = client
-            .query(
-                "SELECT lane_id FROM traffic_metrics WHERE camera_id = $1 AND window_start = $2
+        let expected_lanes: Vec<String> = column(
+            &mut client,
+            "SELECT lane_id FROM traffic_metrics WHERE camera_id = $1 AND window_start = $2
                  AND lane_id IS NOT NULL ORDER BY lane_id",
-                &[id, start],
-            )
-            .expect("lanes")
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            &[id, start],
+        );
         let lanes = current["lanes"].as_array().expect("lanes");
         let lane_ids: Vec<&str> = lanes
             .iter()
@@ -169,16 +165,12 @@ fn read_routes_match_sql() {
     };
     let from = first + chrono::Duration::seconds(30);
     let to = last - chrono::Duration::seconds(30);
-    let expected: Vec<DateTime<Utc>> = client
-        .query(
-            "SELECT window_start FROM traffic_metrics WHERE camera_id = 'cam_01' AND lane_id IS NULL
+    let expected: Vec<DateTime<Utc>> = column(
+        &mut client,
+        "SELECT window_start FROM traffic_metrics WHERE camera_id = 'cam_01' AND lane_id IS NULL
              AND window_start >= $1 AND window_start < $2 ORDER BY window_start",
-            &[&from, &to],
-        )
-        .expect("history")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        &[&from, &to],
+    );
     assert!(expected.len() > 10);
     let iso = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let range = format!("camera_id=cam_01&from={}&to={}", iso(from), iso(to));
@@ -303,16 +295,8 @@ fn read_routes_match_sql() {
     }
     let times: Vec<DateTime<Utc>> = newest.iter().map(|e| ts(&e["timestamp"])).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
-    let expected_keys: Vec<String> = client
-        .query(
-            "SELECT vehicle_id || '@' || frame_id FROM traffic_events WHERE camera_id = 'cam_02'
-             ORDER BY ts DESC, kafka_partition DESC, kafka_offset DESC, detection_index DESC LIMIT 150",
-            &[],
-        )
-        .expect("cam_02 events")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let expected_keys: Vec<String> = column(&mut client, "SELECT vehicle_id || '@' || frame_id FROM traffic_events WHERE camera_id = 'cam_02'
+             ORDER BY ts DESC, kafka_partition DESC, kafka_offset DESC, detection_index DESC LIMIT 150", &[]);
     let mut paged_keys = Vec::new();
     let mut path = "/api/dashboard/events?camera_id=cam_02&limit=40".to_owned();
     while paged_keys.len() < 150 {
@@ -341,17 +325,9 @@ fn read_routes_match_sql() {
         500
     );
     // Across cameras (the bounded-range path) the pages follow the same total order.
-    let expected_all: Vec<String> = client
-        .query(
-            "SELECT camera_id || ':' || vehicle_id || '@' || frame_id FROM traffic_events
+    let expected_all: Vec<String> = column(&mut client, "SELECT camera_id || ':' || vehicle_id || '@' || frame_id FROM traffic_events
              ORDER BY ts DESC, camera_id, kafka_partition DESC, kafka_offset DESC, detection_index DESC
-             LIMIT 75",
-            &[],
-        )
-        .expect("all events")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+             LIMIT 75", &[]);
     let mut got_all = Vec::new();
     let mut path = "/api/dashboard/events?limit=25".to_owned();
     for _ in 0..3 {

@@ -281,15 +281,7 @@ fn a_standby_takes_over_from_a_killed_pipeline_and_rows_match() {
     wait_complete(&db.url, traffic.events, traffic.windows, &mut standby);
     assert!(standby.terminate(Duration::from_secs(30)).success());
 
-    assert_matches_uninterrupted_run(
-        &db.url,
-        "b2_standby_ref",
-        &broker.brokers,
-        &topic,
-        2,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&db.url, (&broker.brokers, &topic), 2, &traffic);
 }
 
 #[test]
@@ -356,15 +348,7 @@ fn a_connection_cut_after_commit_does_not_duplicate_the_batch() {
     );
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    assert_matches_uninterrupted_run(
-        &db.url,
-        "b2_ambiguous_ref",
-        &broker.brokers,
-        &topic,
-        2,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&db.url, (&broker.brokers, &topic), 2, &traffic);
 }
 
 #[test]
@@ -398,15 +382,7 @@ fn a_cut_network_path_stalls_commits_and_loses_nothing() {
     assert_eq!(status, 200, "{body}");
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    assert_matches_uninterrupted_run(
-        &db.url,
-        "b2_netcut_ref",
-        &broker.brokers,
-        &topic,
-        1,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&db.url, (&broker.brokers, &topic), 1, &traffic);
 }
 
 #[test]
@@ -436,15 +412,7 @@ fn a_database_server_crash_and_restart_loses_and_duplicates_nothing() {
     assert!(pipeline.metric("b2_commit_failures_total").unwrap_or(0.0) >= 1.0);
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    assert_matches_uninterrupted_run(
-        &url,
-        "b2_dbcrash_ref",
-        &broker.brokers,
-        &topic,
-        1,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&url, (&broker.brokers, &topic), 1, &traffic);
 }
 
 /// xorshift64*: a seeded schedule that a failure report can reproduce.
@@ -496,13 +464,5 @@ fn kill_9_at_ten_seeded_points_matches_an_uninterrupted_run() {
     wait_complete(&db.url, traffic.events, traffic.windows, &mut pipeline);
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    assert_matches_uninterrupted_run(
-        &db.url,
-        "b2_kill9x10_ref",
-        &broker.brokers,
-        &topic,
-        2,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&db.url, (&broker.brokers, &topic), 2, &traffic);
 }

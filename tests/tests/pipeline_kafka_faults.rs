@@ -303,13 +303,5 @@ fn a_broker_outage_mid_stream_delays_the_pipeline_but_loses_and_duplicates_nothi
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
     // The reference run reads the same topic from the same broker without interruption.
-    assert_matches_uninterrupted_run(
-        &db.url,
-        "b2_brokerref",
-        &broker.brokers,
-        &topic,
-        2,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&db.url, (&broker.brokers, &topic), 2, &traffic);
 }

@@ -274,15 +274,7 @@ fn kill_9_mid_stream_then_restart_matches_an_uninterrupted_run() {
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
     // The reference run reads the same topic without interruption.
-    assert_matches_uninterrupted_run(
-        &crashed.url,
-        "b2_ref",
-        &broker.brokers,
-        &topic,
-        2,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&crashed.url, (&broker.brokers, &topic), 2, &traffic);
 }
 
 #[test]
@@ -328,13 +320,5 @@ fn a_database_outage_delays_commits_but_loses_and_duplicates_nothing() {
     assert!(failures >= 1.0, "the outage was not noticed");
     assert!(pipeline.terminate(Duration::from_secs(30)).success());
 
-    assert_matches_uninterrupted_run(
-        &db.url,
-        "b2_dbref",
-        &broker.brokers,
-        &topic,
-        1,
-        traffic.events,
-        traffic.windows,
-    );
+    assert_matches_uninterrupted_run(&db.url, (&broker.brokers, &topic), 1, &traffic);
 }

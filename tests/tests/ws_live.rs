@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use e2e_tests::api::QueryServer;
-use e2e_tests::db::{active_alert_ids, count, TestDb};
+use e2e_tests::db::{active_alert_ids, column, count, TestDb};
 use e2e_tests::process::PipelineSpec;
 use e2e_tests::services::Broker;
 use e2e_tests::traffic::{
@@ -225,12 +225,7 @@ fn committed_windows_and_alerts_reach_every_client_once() {
 
     let windows = stored_windows(&mut sql);
     let lane_rows = stored_lanes(&mut sql);
-    let opened: BTreeSet<i64> = sql
-        .query("SELECT alert_id FROM alerts", &[])
-        .expect("alerts")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let opened: BTreeSet<i64> = column(&mut sql, "SELECT alert_id FROM alerts", &[]);
     assert!(!opened.is_empty(), "the traffic opened no alert");
 
     // /ws/events: every committed window exactly once, with its lanes.
