@@ -1,12 +1,16 @@
-//! What every binary of the system does first: install the JSON logger and read its settings from
-//! the environment. Each binary did both on its own before; the copies drifted, and operators and
-//! tests parse the log lines, so the format now has one definition.
+//! What every binary of the system does first: answer `--help` and `--version`, install the JSON
+//! logger and read its settings from the environment. Each binary did this on its own before;
+//! the copies drifted, and operators and tests parse the log lines, so the format now has one
+//! definition.
 //!
+//! - [`cli`]: the help (usage and every environment setting, documented from `.env.example`)
+//!   and `--version`.
 //! - [`logging`]: one JSON object per log line on stderr, in the services' layout or the bench
 //!   tools' layout.
 //! - [`settings`]: settings read from the process environment through a lookup function, and the
 //!   check that `.env.example` lists every setting a binary reads.
 
+pub mod cli;
 pub mod logging;
 pub mod settings;
 

@@ -12,23 +12,36 @@ pub fn from_process(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// The settings `parse` reads that `.env.example` does not list (as `NAME=`), found by running
-/// `parse` on an empty environment, where every setting takes its default.
+/// Every setting `parse` reads, in the order it first reads them, found by running it on an
+/// empty environment (where every setting takes its default).
+pub fn read_by<T, E>(
+    parse: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
+) -> Vec<String> {
+    let read = std::cell::RefCell::new(Vec::<String>::new());
+    let _ = parse(&|name: &str| {
+        let mut read = read.borrow_mut();
+        if !read.iter().any(|seen| seen == name) {
+            read.push(name.to_owned());
+        }
+        None
+    });
+    read.into_inner()
+}
+
+/// The settings `parse` reads that `.env.example` does not list (as `NAME=`).
 pub fn unlisted_in_env_example<T, E>(
     parse: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
 ) -> Result<Vec<String>, E> {
-    let read = std::cell::RefCell::new(Vec::new());
-    parse(&|name: &str| {
-        read.borrow_mut().push(name.to_owned());
-        None
-    })?;
-    let mut unlisted: Vec<String> = Vec::new();
-    for name in read.into_inner() {
-        if !lists(ENV_EXAMPLE, &name) && !unlisted.contains(&name) {
-            unlisted.push(name);
-        }
-    }
-    Ok(unlisted)
+    let mut outcome = Ok(());
+    let read = read_by(|env| {
+        outcome = parse(env).map(drop);
+        Ok::<(), ()>(())
+    });
+    outcome?;
+    Ok(read
+        .into_iter()
+        .filter(|name| !lists(ENV_EXAMPLE, name))
+        .collect())
 }
 
 fn lists(example: &str, name: &str) -> bool {

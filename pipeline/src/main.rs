@@ -6,22 +6,39 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Context;
+use bootstrap::cli::{self, Info};
 
 const USAGE: &str = "usage: pipeline [run] [-w WORKERS] [-n PROCESSES -p INDEX [-h HOSTFILE]]
        pipeline migrate     apply database migrations and exit
        pipeline sweep       run one retention sweep and print events_deleted=N metrics_deleted=M
-Configuration is read from the environment; see .env.example.";
+       pipeline --help | --version
+run (the default) reads B1 detections from Kafka and writes windows, congestion and alerts to
+PostgreSQL until SIGTERM; -w, -n, -p and -h are timely's (threads, processes, this process's index,
+the hosts file). Configuration is read from the environment only.";
 
 fn main() -> anyhow::Result<()> {
     bootstrap::logging::init(bootstrap::Layout::Service, log::LevelFilter::Info);
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args.first().map(String::as_str) {
         Some("run" | "migrate" | "sweep") => args.remove(0),
-        Some("--help" | "help") => {
-            println!("{USAGE}");
+        Some(arg) if Info::of(arg) == Some(Info::Help) => {
+            print!(
+                "{}",
+                cli::help(USAGE, |env| pipeline::Config::from_lookup(env))
+            );
             return Ok(());
         }
-        _ => "run".to_owned(),
+        Some(arg) if Info::of(arg) == Some(Info::Version) => {
+            println!("pipeline {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        // timely's own flags; anything else is a subcommand this binary does not have.
+        None => "run".to_owned(),
+        Some(arg) if arg.starts_with('-') => "run".to_owned(),
+        Some(other) => {
+            eprintln!("pipeline: unknown subcommand '{other}'\n{USAGE}");
+            std::process::exit(2);
+        }
     };
     let config = pipeline::Config::from_lookup(bootstrap::settings::from_process)
         .context("invalid configuration")?;

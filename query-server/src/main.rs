@@ -2,12 +2,31 @@
 //! until SIGTERM or Ctrl-C.
 
 use anyhow::Context;
+use bootstrap::cli::{self, Info};
+
+const USAGE: &str = "usage: query-server [--help | --version]
+Serves the REST API and the WebSocket channels of the traffic back end.
+Configuration is read from the environment only.";
 
 /// Many small allocations per request: mimalloc serves them faster than glibc.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    if let Some(arg) = std::env::args().nth(1) {
+        match Info::of(&arg) {
+            Some(Info::Help) => print!(
+                "{}",
+                cli::help(USAGE, |env| query_server::Config::from_lookup(env))
+            ),
+            Some(Info::Version) => println!("query-server {}", env!("CARGO_PKG_VERSION")),
+            None => {
+                eprintln!("query-server: unknown argument '{arg}'\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+        return Ok(());
+    }
     bootstrap::logging::init(bootstrap::Layout::Service, log::LevelFilter::Info);
     let config = query_server::Config::from_lookup(bootstrap::settings::from_process)
         .context("invalid configuration")?;
