@@ -2,6 +2,8 @@
 //! `.env.example` at the repository root lists every variable with its default.
 
 use std::net::SocketAddr;
+
+use bootstrap::database::{Database, DatabaseUrlError};
 use std::time::Duration;
 
 use operators::camera::AlertConfig;
@@ -20,11 +22,15 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    #[error(transparent)]
+    Database(#[from] DatabaseUrlError),
+    #[error(transparent)]
+    Setting(#[from] bootstrap::settings::SettingError),
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
+    pub database: Database,
     pub kafka_brokers: String,
     pub kafka_topic: String,
     pub kafka_group_id: String,
@@ -79,11 +85,17 @@ impl Config {
             .map(|h| h.saturating_mul(3_600_000)),
         };
         Ok(Self {
-            database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/traffic"),
+            database: Database::parse(&text(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/traffic",
+            ))?,
             kafka_brokers: text("KAFKA_BROKERS", "localhost:9092"),
             kafka_topic: text("KAFKA_TOPIC", "traffic-events"),
             kafka_group_id: text("KAFKA_GROUP_ID", "b2-stream-processor"),
-            kafka_properties: parse_properties(&text("KAFKA_PROPERTIES", "fetch.wait.max.ms=10"))?,
+            kafka_properties: bootstrap::settings::kafka_properties(
+                &lookup,
+                "fetch.wait.max.ms=10",
+            )?,
             dead_letter_topic: lookup("DEAD_LETTER_TOPIC").filter(|v| !v.is_empty()),
             kafka_offset_reset_policy: number(
                 &lookup,
@@ -129,11 +141,6 @@ impl Config {
             epoch_ms: self.checkpoint_interval.as_millis() as i64,
             evict_after_ms: Some(self.retention_events_hours.saturating_mul(3_600_000)),
         }
-    }
-
-    /// The database URL without its password, for logs.
-    pub fn database_url_redacted(&self) -> String {
-        redact_url(&self.database_url)
     }
 }
 
@@ -200,35 +207,6 @@ fn seconds_ms(
         v.is_finite() && *v >= min && *v < 1e9
     })?;
     Ok((secs * 1000.0).round() as i64)
-}
-
-fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-            _ => Err(ConfigError::Invalid {
-                name: "KAFKA_PROPERTIES",
-                value: text.to_owned(),
-                reason: format!("{pair:?} is not key=value"),
-            }),
-        })
-        .collect()
-}
-
-/// Replaces the password of a `scheme://user:password@host/...` URL with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -299,14 +277,5 @@ mod tests {
         assert!(c.event_time_bounds.is_off());
         let err = config(&[("EVENT_TIME_MAX_FUTURE_SECONDS", "-5")]).expect_err("negative");
         assert!(err.to_string().contains("EVENT_TIME_MAX_FUTURE_SECONDS"));
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

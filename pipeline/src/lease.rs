@@ -12,6 +12,7 @@
 //! the current generation and counts the commit. The row lock taken there orders a commit and a
 //! takeover: either the commit lands before the new holder reads its resume point, or it fails.
 
+use bootstrap::database::Database;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -67,8 +68,8 @@ pub fn holder_name() -> String {
 const SESSION_KEEPALIVES: &str =
     "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3";
 
-fn connect(database_url: &str) -> Result<Client, postgres::Error> {
-    let mut client = Client::connect(database_url, postgres::NoTls)?;
+fn connect(database: &Database) -> Result<Client, postgres::Error> {
+    let mut client = database.connect()?;
     client.batch_execute(SESSION_KEEPALIVES)?;
     Ok(client)
 }
@@ -87,7 +88,7 @@ fn try_lock(client: &mut impl GenericClient, group_id: &str) -> Result<bool, pos
 /// cannot take over while this process still commits what it holds; `shutdown` ends the wait
 /// and receives the failure if the lease is lost.
 pub fn acquire(
-    database_url: &str,
+    database: &Database,
     group_id: &str,
     shutdown: &Shutdown,
     release: &Shutdown,
@@ -104,7 +105,7 @@ pub fn acquire(
         }
         let attempt = match connection.take() {
             Some(c) if !c.is_closed() => Ok(c),
-            _ => connect(database_url),
+            _ => connect(database),
         }
         .and_then(|mut c| try_lock(&mut c, group_id).map(|locked| (c, locked)));
         match attempt {
@@ -154,7 +155,7 @@ pub fn acquire(
         fence.generation,
         started.elapsed().as_secs_f64()
     );
-    let url = database_url.to_owned();
+    let database = database.clone();
     let group = group_id.to_owned();
     let keeper_shutdown = shutdown.clone();
     let keeper_release = release.clone();
@@ -163,7 +164,7 @@ pub fn acquire(
         .spawn(move || {
             keep(
                 client,
-                &url,
+                &database,
                 &group,
                 fence,
                 &keeper_shutdown,
@@ -177,7 +178,7 @@ pub fn acquire(
 /// nobody took over meanwhile; a takeover means this process was superseded and must stop.
 fn keep(
     mut client: Client,
-    url: &str,
+    database: &Database,
     group_id: &str,
     fence: Fence,
     shutdown: &Shutdown,
@@ -193,7 +194,7 @@ fn keep(
             log::warn!("pipeline_lease_connection_lost group={group_id}; retaking the lock");
             connected = false;
         }
-        let Ok(mut fresh) = connect(url) else {
+        let Ok(mut fresh) = connect(database) else {
             continue;
         };
         let generation: Result<Option<i64>, postgres::Error> = try_lock(&mut fresh, group_id)

@@ -60,7 +60,7 @@ pub fn sweep(
 
 /// Sweeps every `interval` until shutdown.
 pub fn spawn(
-    database_url: String,
+    database: bootstrap::database::Database,
     policy: RetentionPolicy,
     interval: Duration,
     shutdown: Shutdown,
@@ -75,7 +75,8 @@ pub fn spawn(
                     continue;
                 }
                 next = Instant::now() + interval;
-                let result = postgres::Client::connect(&database_url, postgres::NoTls)
+                let result = database
+                    .connect()
                     .and_then(|mut client| sweep(&mut client, policy));
                 match result {
                     Ok(report) => log::info!("retention_sweep {report}"),

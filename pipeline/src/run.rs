@@ -103,7 +103,7 @@ impl Process {
     /// Applies the migrations and reads the run-time settings.
     fn prepare_database(&self) -> Result<(Settings, SharedSettings), PipelineError> {
         let mut client = connect_database(
-            &self.config.database_url,
+            &self.config.database,
             Duration::from_secs(60),
             &self.shutdown,
         )?;
@@ -129,7 +129,7 @@ impl Process {
         }
         self.health.standby();
         match lease::acquire(
-            &self.config.database_url,
+            &self.config.database,
             &self.config.kafka_group_id,
             &self.shutdown,
             release,
@@ -146,18 +146,15 @@ impl Process {
     /// Read after taking the lease: whatever the previous holder committed is in it.
     fn read_resume_point(&self, lease: Option<&Lease>) -> Result<ResumePoint, PipelineError> {
         let config = &self.config;
-        let mut client = connect_database(
-            &config.database_url,
-            Duration::from_secs(60),
-            &self.shutdown,
-        )?;
+        let mut client =
+            connect_database(&config.database, Duration::from_secs(60), &self.shutdown)?;
         let resume = resume::load(&mut client, &config.kafka_group_id, &config.kafka_topic)?;
         log::info!(
             "pipeline_starting topic={} group={} brokers={} database={} resume_partitions={} resume_cameras={} generation={}",
             config.kafka_topic,
             config.kafka_group_id,
             config.kafka_brokers,
-            config.database_url_redacted(),
+            config.database,
             resume.offsets.len(),
             resume.cameras.len(),
             lease.map_or("-".to_owned(), |l| l.fence.generation.to_string())
@@ -179,7 +176,7 @@ impl Process {
         supervisor.watch(
             "settings listener",
             settings_listener::spawn(
-                config.database_url.clone(),
+                config.database.clone(),
                 base,
                 settings.clone(),
                 self.shutdown.clone(),
@@ -189,7 +186,7 @@ impl Process {
         supervisor.watch(
             "retention",
             retention::spawn(
-                config.database_url.clone(),
+                config.database.clone(),
                 retention::RetentionPolicy::new(
                     config.retention_events_hours,
                     config.retention_metrics_days,

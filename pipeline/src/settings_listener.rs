@@ -2,6 +2,7 @@
 //! then LISTENs for changes (the tables' triggers NOTIFY) on a connection of its own, reconnecting
 //! with backoff and re-reading everything after a gap so no change is missed.
 
+use bootstrap::database::Database;
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -54,7 +55,7 @@ pub fn load(client: &mut postgres::Client, base: &Settings) -> Result<Settings, 
 }
 
 pub fn spawn(
-    database_url: String,
+    database: Database,
     base: Settings,
     shared: SharedSettings,
     shutdown: Shutdown,
@@ -64,7 +65,7 @@ pub fn spawn(
         .spawn(move || {
             let mut backoff = Duration::from_millis(200);
             while !shutdown.is_triggered() {
-                match listen(&database_url, &base, &shared, &shutdown) {
+                match listen(&database, &base, &shared, &shutdown) {
                     Ok(()) => return,
                     Err(e) => {
                         log::warn!(
@@ -80,12 +81,12 @@ pub fn spawn(
 }
 
 fn listen(
-    database_url: &str,
+    database: &Database,
     base: &Settings,
     shared: &SharedSettings,
     shutdown: &Shutdown,
 ) -> Result<(), postgres::Error> {
-    let mut client = postgres::Client::connect(database_url, postgres::NoTls)?;
+    let mut client = database.connect()?;
     client.batch_execute(&Channel::listen_statement(&[
         Channel::Thresholds,
         Channel::Cameras,

@@ -38,7 +38,7 @@ pub(crate) struct WorkerPlan {
     offsets: Arc<HashMap<i32, i64>>,
     /// The epoch of the last commit, which the sources read at most `max_pending_epochs` ahead of.
     committed_epoch: Arc<AtomicU64>,
-    database_url: String,
+    database: bootstrap::database::Database,
     /// Held by the committing process only, whose worker 0 runs the sink.
     fence: Option<Fence>,
     metrics: Arc<PipelineMetrics>,
@@ -83,7 +83,7 @@ impl WorkerPlan {
             },
             offsets: Arc::new(resume.offsets),
             committed_epoch: Arc::new(AtomicU64::new(u64::MAX / 2)),
-            database_url: config.database_url.clone(),
+            database: config.database.clone(),
             fence,
             metrics,
             health,
@@ -121,7 +121,7 @@ impl WorkerPlan {
         self.committed_epoch.store(now, Ordering::Relaxed);
         let dead_letter = self.dead_letter().map_err(|e| e.to_string())?;
         let sink_config = SinkConfig {
-            database_url: self.database_url.clone(),
+            database: self.database.clone(),
             group_id: self.source.group_id.clone(),
             topic: self.source.topic.clone(),
             shutdown_grace: Duration::from_secs(30),

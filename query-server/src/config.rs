@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bootstrap::database::Database;
+
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is not valid: {reason}")]
 pub struct ConfigError {
@@ -16,9 +18,11 @@ pub struct ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,
-    pub database_url: String,
+    pub database: Database,
     /// Checked by `/health` only.
     pub kafka_brokers: String,
+    /// librdkafka properties for the probe (TLS, SASL), as the pipeline reads them.
+    pub kafka_properties: Vec<(String, String)>,
     /// Admin routes are closed when unset.
     pub admin_api_key: Option<String>,
     /// Origins allowed by CORS; `*` allows any.
@@ -75,8 +79,22 @@ impl Config {
                 "QUERY_SERVER_ADDR",
                 text("QUERY_SERVER_ADDR", "127.0.0.1:18001"),
             )?,
-            database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/traffic"),
+            database: {
+                let url = text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/traffic");
+                Database::parse(&url).map_err(|e| ConfigError {
+                    name: "DATABASE_URL",
+                    value: bootstrap::database::redact_url(&url),
+                    reason: e.to_string(),
+                })?
+            },
             kafka_brokers: text("KAFKA_BROKERS", "localhost:9092"),
+            kafka_properties: bootstrap::settings::kafka_properties(&lookup, "").map_err(|e| {
+                ConfigError {
+                    name: e.name,
+                    value: e.value,
+                    reason: e.reason,
+                }
+            })?,
             admin_api_key: lookup("ADMIN_API_KEY").filter(|k| !k.is_empty()),
             cors_allowed_origins: text("CORS_ALLOWED_ORIGINS", "*")
                 .split(',')

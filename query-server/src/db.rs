@@ -1,12 +1,12 @@
 //! PostgreSQL through an r2d2 pool. Blocking calls never run on the async executor: every query
 //! goes through [`Db::run`], which moves it to tokio's blocking pool.
 
-use r2d2_postgres::postgres::NoTls;
+use bootstrap::database::{Database, MakeTlsConnector};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::error::ApiError;
 
-pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
 
 #[derive(Clone)]
 pub(crate) struct Db {
@@ -16,15 +16,14 @@ pub(crate) struct Db {
 impl Db {
     /// Builds the pool without connecting, so the server starts (and reports `degraded`) while
     /// the database is down.
-    pub(crate) fn new(database_url: &str, size: u32) -> Result<Self, postgres::Error> {
-        let config: postgres::Config = database_url.parse()?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+    pub(crate) fn new(database: &Database, size: u32) -> Self {
+        let manager = PostgresConnectionManager::new(database.config().clone(), database.tls());
         let pool = r2d2::Pool::builder()
             .max_size(size.max(1))
             .min_idle(Some(0))
             .connection_timeout(std::time::Duration::from_secs(5))
             .build_unchecked(manager);
-        Ok(Self { pool })
+        Self { pool }
     }
 
     pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, ApiError>

@@ -56,8 +56,6 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid DATABASE_URL: {0}")]
-    Database(#[from] postgres::Error),
     #[error("cannot start the LISTEN thread: {0}")]
     Thread(#[source] std::io::Error),
 }
@@ -71,18 +69,16 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             source,
         })?;
     let bound = listener.local_addr().unwrap_or(config.addr);
-    let db = db::Db::new(&config.database_url, config.db_pool_size)?;
+    let db = db::Db::new(&config.database, config.db_pool_size);
     // Apply migrations if the database is reachable; serving does not wait for it.
-    let migrate_db = config.database_url.clone();
-    tokio::task::spawn_blocking(move || {
-        match postgres::Client::connect(&migrate_db, postgres::NoTls) {
-            Ok(mut client) => {
-                if let Err(e) = migrations::apply(&mut client) {
-                    log::error!("migrations_failed error={e}");
-                }
+    let migrate_db = config.database.clone();
+    tokio::task::spawn_blocking(move || match migrate_db.connect() {
+        Ok(mut client) => {
+            if let Err(e) = migrations::apply(&mut client) {
+                log::error!("migrations_failed error={e}");
             }
-            Err(e) => log::warn!("database_unreachable_at_start error={e}"),
         }
+        Err(e) => log::warn!("database_unreachable_at_start error={e}"),
     });
     // The forecast bundle loads in the background: serving does not wait for it, and the
     // forecast route waits for the same load if asked meanwhile.
@@ -101,7 +97,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let metrics = Arc::new(telemetry::ApiMetrics::new());
     let stop_listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener_thread = live::listen::Listener {
-        database_url: config.database_url.clone(),
+        database: config.database.clone(),
         cache: hot.clone(),
         feed: feed.clone(),
         metrics: metrics.clone(),
@@ -115,7 +111,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         shutdown.clone(),
     ));
     let ctx = Arc::new(context::Ctx {
-        kafka: data::probes::KafkaProbe::new(&config.kafka_brokers),
+        kafka: data::probes::KafkaProbe::new(&config.kafka_brokers, &config.kafka_properties),
         ws_slots: Arc::new(tokio::sync::Semaphore::new(
             config
                 .ws_max_clients

@@ -9,6 +9,15 @@ pub struct OwnedPostgres {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// Server settings beyond the defaults (`-c name=value ...`).
+    settings: String,
+}
+
+/// The files of a server that speaks TLS: the CA that signed its certificate, and a CA that did
+/// not (for the refusal).
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub wrong_ca: PathBuf,
 }
 
 /// The newest installed server's binaries (Debian layout), or the folder of `pg_ctl` on PATH.
@@ -58,6 +67,116 @@ fn run(bin: &Path, program: &str, args: &[&str]) -> std::process::Output {
 
 impl OwnedPostgres {
     pub fn start() -> OwnedPostgres {
+        let server = OwnedPostgres::init();
+        server.start_server();
+        server
+    }
+
+    /// A server with `ssl=on` and a certificate for `localhost` and 127.0.0.1, signed by a CA of
+    /// the test's own.
+    pub fn start_with_tls() -> (OwnedPostgres, TlsFiles) {
+        let mut server = OwnedPostgres::init();
+        let files = server.make_certificates();
+        server.start_server();
+        (server, files)
+    }
+
+    fn make_certificates(&mut self) -> TlsFiles {
+        let dir = &self.dir;
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for ca in ["ca", "wrong-ca"] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=b2 test {ca}"),
+                "-keyout",
+                &path(&format!("{ca}.key")),
+                "-out",
+                &path(&format!("{ca}.pem")),
+            ]);
+        }
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &path("server.key"),
+            "-out",
+            &path("server.csr"),
+        ]);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .expect("write the certificate extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &path("server.csr"),
+            "-CA",
+            &path("ca.pem"),
+            "-CAkey",
+            &path("ca.key"),
+            "-CAcreateserial",
+            "-extfile",
+            &path("server.ext"),
+            "-out",
+            &path("server.crt"),
+        ]);
+        if is_root() {
+            let status = Command::new("chown")
+                .args([
+                    "postgres:postgres",
+                    &path("server.key"),
+                    &path("server.crt"),
+                ])
+                .status()
+                .expect("chown");
+            assert!(
+                status.success(),
+                "cannot hand the server key to user postgres"
+            );
+        }
+        let status = Command::new("chmod")
+            .args(["600", &path("server.key")])
+            .status()
+            .expect("chmod");
+        assert!(status.success(), "cannot restrict the server key");
+        self.settings = format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            path("server.crt"),
+            path("server.key")
+        );
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            wrong_ca: dir.join("wrong-ca.pem"),
+        }
+    }
+
+    fn init() -> OwnedPostgres {
         let bin = server_bin();
         let dir = std::env::temp_dir().join(crate::unique_name("b2_pg"));
         std::fs::create_dir_all(&dir).expect("server folder");
@@ -93,13 +212,12 @@ impl OwnedPostgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let server = OwnedPostgres {
+        OwnedPostgres {
             port: testbed::net::free_port().expect("a free loopback port"),
             dir,
             bin,
-        };
-        server.start_server();
-        server
+            settings: String::new(),
+        }
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/NAME`
@@ -116,9 +234,10 @@ impl OwnedPostgres {
 
     fn start_server(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         let log = self.dir.join("server.log");
         let out = self.pg_ctl(&[

@@ -146,7 +146,8 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
                 (series, topology, 0, None)
             }
             (Some(url), None, None) => {
-                let mut client = postgres::Client::connect(url, postgres::NoTls)
+                let mut client = bootstrap::database::Database::parse(url)?
+                    .connect()
                     .context("connecting to PostgreSQL")?;
                 let (series, sites) = data::load_postgres(&mut client, args.from, args.to)?;
                 let topology = Topology::from_cameras(&sites, kernel)?;

@@ -1024,6 +1024,36 @@ mod tests {
         }
     }
 
+    /// A production cluster wants TLS, SASL (PLAIN or SCRAM) and zstd: librdkafka refuses to
+    /// create a client with a protocol or codec it was built without.
+    #[test]
+    fn librdkafka_is_built_with_tls_sasl_and_zstd() {
+        for (protocol, mechanism) in [
+            ("ssl", None),
+            ("sasl_ssl", Some("SCRAM-SHA-512")),
+            ("sasl_ssl", Some("SCRAM-SHA-256")),
+            ("sasl_plaintext", Some("PLAIN")),
+        ] {
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", "127.0.0.1:1")
+                .set("security.protocol", protocol)
+                .set("compression.type", "zstd");
+            if let Some(mechanism) = mechanism {
+                config
+                    .set("sasl.mechanism", mechanism)
+                    .set("sasl.username", "u")
+                    .set("sasl.password", "p");
+            }
+            let created: Result<rdkafka::producer::BaseProducer, _> = config.create();
+            assert!(
+                created.is_ok(),
+                "{protocol} {mechanism:?}: {:?}",
+                created.err()
+            );
+        }
+    }
+
     /// The broker used in development misreports high watermarks, so the lag logic is checked
     /// against librdkafka's mock cluster, which reports them correctly.
     #[test]

@@ -11,6 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 #[derive(Clone)]
 pub(crate) struct KafkaProbe {
     brokers: String,
+    properties: Vec<(String, String)>,
     state: Arc<Mutex<ProbeState>>,
 }
 
@@ -21,9 +22,10 @@ struct ProbeState {
 }
 
 impl KafkaProbe {
-    pub(crate) fn new(brokers: &str) -> Self {
+    pub(crate) fn new(brokers: &str, properties: &[(String, String)]) -> Self {
         Self {
             brokers: brokers.to_owned(),
+            properties: properties.to_vec(),
             state: Arc::new(Mutex::new(ProbeState::default())),
         }
     }
@@ -47,11 +49,16 @@ impl KafkaProbe {
             }
         }
         if state.client.is_none() {
-            state.client = ClientConfig::new()
+            let mut config = ClientConfig::new();
+            config
                 .set("bootstrap.servers", &self.brokers)
                 .set("group.id", "b2-query-server-health")
                 .set("socket.timeout.ms", "1000")
-                .set("fetch.wait.max.ms", "10")
+                .set("fetch.wait.max.ms", "10");
+            for (key, value) in &self.properties {
+                config.set(key, value);
+            }
+            state.client = config
                 .create()
                 .map_err(|e| log::warn!("kafka_probe_client_failed error={e}"))
                 .ok();

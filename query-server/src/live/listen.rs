@@ -37,7 +37,7 @@ const RESYNC_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 const BATCH: usize = 2000;
 
 pub(crate) struct Listener {
-    pub(crate) database_url: String,
+    pub(crate) database: bootstrap::database::Database,
     pub(crate) cache: Arc<HotCache>,
     pub(crate) feed: Arc<Feed>,
     pub(crate) metrics: Arc<ApiMetrics>,
@@ -73,10 +73,10 @@ impl Listener {
 
     /// One connection's life: LISTEN, re-read, then follow notifications.
     fn session(&self, seen: &mut Seen, backoff: &mut Duration) -> Result<(), postgres::Error> {
-        let mut config: postgres::Config = self.database_url.parse()?;
+        let mut config = self.database.config().clone();
         // Named, so an operator can tell this long-lived connection from the pool's.
         config.application_name(APPLICATION_NAME);
-        let mut client = config.connect(postgres::NoTls)?;
+        let mut client = config.connect(self.database.tls())?;
         client.batch_execute(&Channel::listen_statement(&Channel::ALL))?;
         self.resync(&mut client, seen)?;
         self.feed.set_current(true);

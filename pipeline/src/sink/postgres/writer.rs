@@ -47,7 +47,7 @@ pub enum SinkError {
 
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
-    pub database_url: String,
+    pub database: bootstrap::database::Database,
     pub group_id: String,
     pub topic: String,
     /// How long to keep retrying a failed commit once shutdown was requested.
@@ -248,7 +248,7 @@ impl Committer {
         let config = &self.config;
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
-            _ => postgres::Client::connect(&config.database_url, postgres::NoTls)?,
+            _ => config.database.connect()?,
         };
         let client = self.client.insert(client);
         if let Some(pending) = unsure.take() {
