@@ -27,6 +27,9 @@
 #   ensure_broker                 the broker up; STARTED_BROKER=1 when this call started it
 #   stop_started_services         stop the broker and PostgreSQL if (and only if) the
 #                                 calls above started them
+#   need_root CMD [ARGS...]       run CMD as root (directly, or through sudo)
+#   ensure_build_packages         Debian packages the build and the TLS tests need (OpenSSL's
+#                                 headers, pkg-config, the openssl command), installed if missing
 
 if [[ -n "${B2_LIB_SH_LOADED:-}" ]]; then
     return 0
@@ -272,4 +275,30 @@ stop_started_services() {
     if ((STARTED_POSTGRES)); then
         bash "$SCRIPTS_DIR/postgres.sh" stop-if-started || true
     fi
+}
+
+# ---------------------------------------------------------------- packages
+
+need_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root for: $* (run as root or install sudo)"
+    fi
+}
+
+# ensure_build_packages: OpenSSL's headers and pkg-config (TLS to PostgreSQL and Kafka is linked
+# against the system's OpenSSL) and the openssl command (the TLS tests make their certificates).
+ensure_build_packages() {
+    local missing=()
+    pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    if ((${#missing[@]} == 0)); then
+        return 0
+    fi
+    info "installing ${missing[*]} with apt-get"
+    need_root apt-get update &&
+        need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 }

@@ -87,16 +87,6 @@ wait_ready() {
     done
 }
 
-need_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "need root for: $* (run as root or install sudo)"
-    fi
-}
-
 newest_cluster_version() {
     [[ -d /etc/postgresql ]] || return 1
     local v

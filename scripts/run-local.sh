@@ -127,6 +127,7 @@ trap 'exit 143' TERM
 
 # ------------------------------------------------------------------ 1. build
 # libtorch for the query server's forecast feature (cached after the first run).
+ensure_build_packages
 bash "$SCRIPTS_DIR/libtorch.sh" install
 info "building release binaries"
 cargo build --release -p pipeline -p bench -p query-server

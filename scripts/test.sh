@@ -6,7 +6,8 @@
 #   scripts/test.sh
 #
 # Steps:
-#   0. scripts/libtorch.sh install (libtorch for the forecast crate; cached after the first run)
+#   0. Debian packages the build needs (OpenSSL headers, pkg-config), when missing;
+#      scripts/libtorch.sh install (libtorch for the forecast crate; cached after the first run)
 #   1. cargo fmt --all -- --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   2b. scripts/fuzz.sh: cargo-fuzz on the message decoder for FUZZ_SECONDS (default 60); the first
@@ -119,6 +120,7 @@ run_tests() {
 }
 
 # The forecast crate (and query-server's default `forecast` feature) link libtorch.
+step "build packages (OpenSSL)" ensure_build_packages || true
 step "libtorch installed" bash "$SCRIPTS_DIR/libtorch.sh" install || true
 step "cargo fmt --check" cargo fmt --all -- --check || true
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true

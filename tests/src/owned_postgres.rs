@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::certs::TestCertificates;
+
 pub struct OwnedPostgres {
     pub port: u16,
     dir: PathBuf,
@@ -82,77 +84,14 @@ impl OwnedPostgres {
     }
 
     fn make_certificates(&mut self) -> TlsFiles {
-        let dir = &self.dir;
-        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        for ca in ["ca", "wrong-ca"] {
-            openssl(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN=b2 test {ca}"),
-                "-keyout",
-                &path(&format!("{ca}.key")),
-                "-out",
-                &path(&format!("{ca}.pem")),
-            ]);
-        }
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            &path("server.key"),
-            "-out",
-            &path("server.csr"),
-        ]);
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .expect("write the certificate extensions");
-        openssl(&[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-in",
-            &path("server.csr"),
-            "-CA",
-            &path("ca.pem"),
-            "-CAkey",
-            &path("ca.key"),
-            "-CAcreateserial",
-            "-extfile",
-            &path("server.ext"),
-            "-out",
-            &path("server.crt"),
-        ]);
+        let certs = TestCertificates::create(&self.dir);
+        let (cert, key) = (
+            certs.server_cert.to_string_lossy().into_owned(),
+            certs.server_key.to_string_lossy().into_owned(),
+        );
         if is_root() {
             let status = Command::new("chown")
-                .args([
-                    "postgres:postgres",
-                    &path("server.key"),
-                    &path("server.crt"),
-                ])
+                .args(["postgres:postgres", &key, &cert])
                 .status()
                 .expect("chown");
             assert!(
@@ -161,18 +100,14 @@ impl OwnedPostgres {
             );
         }
         let status = Command::new("chmod")
-            .args(["600", &path("server.key")])
+            .args(["600", &key])
             .status()
             .expect("chmod");
         assert!(status.success(), "cannot restrict the server key");
-        self.settings = format!(
-            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
-            path("server.crt"),
-            path("server.key")
-        );
+        self.settings = format!("-c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}");
         TlsFiles {
-            ca: dir.join("ca.pem"),
-            wrong_ca: dir.join("wrong-ca.pem"),
+            ca: certs.ca,
+            wrong_ca: certs.wrong_ca,
         }
     }
 

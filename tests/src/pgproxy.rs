@@ -59,7 +59,8 @@ impl PgProxy {
         PgProxy { addr, control }
     }
 
-    /// `postgres://...@host:port/db` with host and port replaced by the proxy's.
+    /// `postgres://...@host:port/db` with host and port replaced by the proxy's, and TLS off:
+    /// the proxy reads the protocol to find COMMIT, which it could not inside TLS.
     pub fn url_for(&self, database_url: &str) -> String {
         let (scheme_auth, rest) = database_url.split_once('@').map_or(
             (
@@ -74,7 +75,8 @@ impl PgProxy {
         } else {
             format!("{scheme_auth}@")
         };
-        format!("{prefix}{}{path}", self.addr)
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!("{prefix}{}{path}{separator}sslmode=disable", self.addr)
     }
 
     /// Cuts the next `n` connections that send `COMMIT`, right after forwarding it.

@@ -76,6 +76,8 @@ pub struct OwnedBroker {
     port: u16,
     bin: PathBuf,
     storage_url: String,
+    /// What the broker tells clients to connect to; its own address unless a proxy fronts it.
+    advertised: Option<String>,
     env: Vec<(String, String)>,
     /// The S3 server of [`BrokerStorage::LocalS3`] and its endpoint.
     s3: Option<(Running, String)>,
@@ -87,6 +89,12 @@ pub struct OwnedBroker {
 
 impl OwnedBroker {
     pub fn start(storage: BrokerStorage) -> OwnedBroker {
+        OwnedBroker::start_advertising(storage, None)
+    }
+
+    /// A broker that tells clients to connect to `advertised` (`host:port`, a proxy in front of
+    /// it) instead of its own address.
+    pub fn start_advertising(storage: BrokerStorage, advertised: Option<&str>) -> OwnedBroker {
         let bin = tansu_binary().unwrap_or_else(|| {
             panic!("tansu is not installed; run `bash scripts/broker.sh install`")
         });
@@ -97,6 +105,7 @@ impl OwnedBroker {
             port,
             bin,
             storage_url: String::new(),
+            advertised: advertised.map(|a| format!("tcp://{a}")),
             env: Vec::new(),
             s3: None,
             // scripts/test.sh installs moto into the venv it exports as B2_PYTHON.
@@ -173,6 +182,7 @@ impl OwnedBroker {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = self.advertised.clone().unwrap_or_else(|| url.clone());
         // tansu reads a .env from its working directory and every parent: start it from /.
         let child = Launch::new(&self.bin)
             .named("owned broker")
@@ -181,7 +191,7 @@ impl OwnedBroker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 &self.storage_url,
                 "--cluster-id",
@@ -270,14 +280,9 @@ impl OwnedBroker {
              meta['topics']['{topic}']['topic']['num_partitions'] = {partitions}\n\
              s3.put_object(Bucket='{OWNED_BUCKET}', Key=key, Body=json.dumps(meta).encode())\n"
         );
-        let output = Command::new(&self.python)
-            .args(["-c", &script])
-            .output()
-            .expect("run python");
-        assert!(
-            output.status.success(),
-            "cannot grow topic {topic} in the broker's storage: {}",
-            String::from_utf8_lossy(&output.stderr)
+        crate::run_ok(
+            Command::new(&self.python).args(["-c", &script]),
+            &format!("growing topic {topic} in the broker's storage"),
         );
         // The broker answers from its cached copy for a moment; producers to the new partitions
         // need them in the metadata.

@@ -156,15 +156,11 @@ fn test_retention() {
         .expect("seed old and fresh rows");
 
     let sweep = |expected: &str| {
-        let output = Command::new(workspace_binary("pipeline"))
-            .arg("sweep")
-            .env("DATABASE_URL", &db.url)
-            .output()
-            .expect("run pipeline sweep");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        let output = e2e_tests::run_ok(
+            Command::new(workspace_binary("pipeline"))
+                .arg("sweep")
+                .env("DATABASE_URL", &db.url),
+            "pipeline sweep",
         );
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), expected);
     };

@@ -57,15 +57,11 @@ fn verify_full_connects_encrypted_and_a_wrong_ca_is_refused_with_the_reason() {
 
     // The binaries: `pipeline migrate` and the query server over verify-full.
     let verified = with_tls(&url, "verify-full", &tls.ca);
-    let migrate = Command::new(workspace_binary("pipeline"))
-        .arg("migrate")
-        .env("DATABASE_URL", &verified)
-        .output()
-        .expect("run pipeline migrate");
-    assert!(
-        migrate.status.success(),
-        "pipeline migrate over TLS: {}",
-        String::from_utf8_lossy(&migrate.stderr)
+    e2e_tests::run_ok(
+        Command::new(workspace_binary("pipeline"))
+            .arg("migrate")
+            .env("DATABASE_URL", &verified),
+        "pipeline migrate over TLS",
     );
     let mut query_server = QueryServer::start(&verified, None, &[]);
     let health = query_server.ok("/health");
