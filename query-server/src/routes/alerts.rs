@@ -310,7 +310,8 @@ fn csv_record(row: &Row) -> Vec<String> {
             .map(rfc3339)
             .unwrap_or_default()
     };
-    let text = |name: &str| row.get::<_, Option<String>>(name).unwrap_or_default();
+    let text =
+        |name: &str| spreadsheet_safe(row.get::<_, Option<String>>(name).unwrap_or_default());
     vec![
         row.get::<_, i64>("alert_id").to_string(),
         text("camera_id"),
@@ -328,6 +329,17 @@ fn csv_record(row: &Row) -> Vec<String> {
         text("acknowledged_by"),
         time("acknowledged_at"),
     ]
+}
+
+/// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`,
+/// or a tab or carriage return before one) gets a leading `'`, as OWASP advises for CSV
+/// exports. Text such as an acknowledging operator's name comes from users.
+fn spreadsheet_safe(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
 }
 
 /// The shared filters of history and export.
@@ -363,5 +375,30 @@ impl Filters {
             "road_segment": self.road_segment,
             "type": self.alert_type,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_defused_and_other_text_is_kept() {
+        for (cell, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("alice", "alice"),
+            (
+                "HIGH congestion on A4 (score 0.82)",
+                "HIGH congestion on A4 (score 0.82)",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(cell.to_owned()), written, "{cell:?}");
+        }
     }
 }
